@@ -192,7 +192,7 @@ def container_booted(ctr: str) -> bool:
     return res.stdout.strip() in ("running", "degraded")
 
 
-def up(lab: str, topology: Path, replace: bool) -> None:
+def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> None:
     if not NAME_RE.match(lab):
         raise LabError(f"lab name {lab!r} must match {NAME_RE.pattern}")
     topo = load_topology(topology)
@@ -217,8 +217,9 @@ def up(lab: str, topology: Path, replace: bool) -> None:
     netnames: dict[str, str] = {}
     subnets: dict[str, ipaddress.IPv4Network] = {}
     for net, spec in topo["networks"].items():
-        subnet = (spec or {}).get("subnet") or pick_subnet(taken)
-        if (spec or {}).get("subnet") and subnet in taken:
+        pinned = None if auto_subnets else (spec or {}).get("subnet")
+        subnet = pinned or pick_subnet(taken)
+        if pinned and subnet in taken:
             raise LabError(f"subnet {subnet} of network {net!r} is already used by another podman network. "
                            "Fix: `make lab-down` the other lab, or choose another subnet in the topology.")
         podname = f"nz-{lab}-{net}"
@@ -248,6 +249,7 @@ def up(lab: str, topology: Path, replace: bool) -> None:
     for inst in instances:
         ctr = inst["ctr"]
         wait_for(lambda c=ctr: container_booted(c), 60, f"systemd in {ctr} to finish booting")
+        writable_net_sysctls(ctr)
         podman("exec", "-i", ctr, "sh", "-c",
                "install -d -m 0700 -o ops -g ops /home/ops/.ssh && cat > /home/ops/.ssh/authorized_keys && "
                "chown ops:ops /home/ops/.ssh/authorized_keys && chmod 0600 /home/ops/.ssh/authorized_keys",
@@ -260,6 +262,23 @@ def up(lab: str, topology: Path, replace: bool) -> None:
         start_time_server(state, net, str(subnet.network_address + 1))
     write_inventory(lab, state, topo, instances)
     print(f"lab: {lab} is up ({len(instances)} hosts); inventory {state / 'inventory.yml'}")
+
+
+def writable_net_sysctls(ctr: str) -> None:
+    """Make /proc/sys/net writable inside the container, as systemd-nspawn does.
+
+    The container has its own network namespace, and /proc/sys/net always resolves to the
+    namespace of the process that opens it, so writes there change the container's network
+    stack only. Everything else in /proc/sys (vm.*, kernel.*, the non-namespaced net.core.*
+    keys, which are absent from a child namespace) stays read-only: the host's kernel is
+    never touched.
+    """
+    pid = podman("inspect", "-f", "{{.State.Pid}}", ctr).strip()
+    res = subprocess.run(["nsenter", "-t", pid, "-m", "--", "sh", "-c",
+                          "mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net"],
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise LabError(f"could not make /proc/sys/net writable in {ctr}: {res.stderr.strip()}")
 
 
 def primary_ip(inst: dict) -> str:
@@ -358,6 +377,8 @@ def main() -> int:
     upp.add_argument("--lab", default="demo")
     upp.add_argument("--topology", default=str(LAB_DIR / "topology.yml"))
     upp.add_argument("--replace", action="store_true", help="remove a stale lab of the same name first")
+    upp.add_argument("--auto-subnets", action="store_true",
+                     help="ignore the topology's subnets and pick free ones (test labs beside the demo)")
     dwn = sub.add_parser("down", help="remove everything a lab made")
     dwn.add_argument("--lab", default="demo")
     sub.add_parser("doctor", help="check that podman can start containers")
@@ -366,7 +387,7 @@ def main() -> int:
         if args.cmd == "image":
             build_image(args.force)
         elif args.cmd == "up":
-            up(args.lab, Path(args.topology), args.replace)
+            up(args.lab, Path(args.topology), args.replace, args.auto_subnets)
         elif args.cmd == "down":
             down(args.lab)
         else:
