@@ -1,0 +1,1 @@
+"""One module per emulated Google service; each exposes ``register(router, emulator)``."""
