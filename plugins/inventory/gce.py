@@ -1,0 +1,564 @@
+"""Google Compute Engine dynamic inventory for nearzero (``plugin: gce`` or ``nearzero.gcp.gce``)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: gce
+short_name: gce
+author: nearzero
+short_description: Google Compute Engine inventory, fast and safe
+description:
+  - Lists Compute Engine VM instances of one or more projects, concurrently, and makes one host per instance.
+  - Each host gets one dictionary of facts (O(hostvar_name), default C(gce)) and C(ansible_host).
+  - API data (names, labels, metadata) is never templated.
+  - Duplicate host names are never merged silently. By default every colliding host is renamed
+    C(<hostname>.<zone>.<project>); O(duplicate_names=error) fails instead.
+  - The configuration file name must end in C(gce.yml) or C(gce.yaml).
+  - Render the resulting group tree with C(tools/inventory_graph.py) (Graphviz), see EXAMPLES.
+version_added: 0.1.0
+requirements:
+  - requests
+  - google-auth
+  - jmespath (only for O(include) and O(exclude))
+extends_documentation_fragment:
+  - nearzero.gcp.gcp_auth
+  - constructed
+  - inventory_cache
+options:
+  plugin:
+    description: Marks this file as a configuration of this plugin.
+    type: str
+    required: true
+    choices: [gce, nearzero.gcp.gce]
+  projects:
+    description:
+      - Project IDs to list instances from. Fetched concurrently.
+    type: list
+    elements: str
+    required: true
+  zones:
+    description:
+      - Only these zones (one C(instances.list) call per project and zone, server side).
+      - Default all zones (one C(aggregated/instances) listing per project).
+    type: list
+    elements: str
+    default: []
+  regions:
+    description:
+      - Only zones of these regions (the zones of each project are listed, then listed per zone, server side).
+      - Ignored when O(zones) is set.
+    type: list
+    elements: str
+    default: []
+  filter:
+    description:
+      - Compute API filter expression applied server side, for example C(labels.role = trading-engine).
+      - Use one syntax only, AIP-160 (C(status = RUNNING AND labels.env = prod)) or regex (C(name eq 'engine-.*')).
+    type: str
+  include:
+    description:
+      - JMESPath expressions evaluated on each raw instance (API field names, e.g. C(labels.role == 'engine'));
+        when given, an instance is kept only if at least one is true.
+      - Only fields the plugin requests are present (see O(extra_fields)).
+    type: list
+    elements: str
+    default: []
+  exclude:
+    description:
+      - JMESPath expressions evaluated on each raw instance; an instance is dropped if any is true.
+    type: list
+    elements: str
+    default: []
+  extra_fields:
+    description:
+      - Additional Instance fields to request (partial-response syntax, e.g. C(scheduling/preemptible),
+        C(disks/diskSizeGb)) so that O(include) and O(exclude) can see them.
+      - They are used for filtering only; host variables keep the documented compact layout.
+    type: list
+    elements: str
+    default: []
+  statuses:
+    description:
+      - Keep only instances in these states (PROVISIONING, STAGING, RUNNING, STOPPING, STOPPED, SUSPENDING,
+        SUSPENDED, REPAIRING, TERMINATED). An empty list keeps every state.
+    type: list
+    elements: str
+    default: [RUNNING]
+  hostnames:
+    description:
+      - Ordered preference for the inventory host name; the first one the instance has wins.
+      - V(name), V(private_ip), V(public_ip), V(ipv6), V(internal_dns) or V(label:KEY) (value of label KEY).
+      - The instance name is the last resort when no entry matches, so no instance is ever dropped.
+    type: list
+    elements: str
+    default: [name]
+  ansible_host_preference:
+    description:
+      - Ordered preference for C(ansible_host); same values as O(hostnames). Not set when none matches.
+    type: list
+    elements: str
+    default: [private_ip, ipv6, public_ip]
+  duplicate_names:
+    description:
+      - What to do when two instances get the same host name (same name in two projects or zones).
+      - V(qualify) renames every colliding host C(<hostname>.<zone>.<project>), for example
+        C(engine-1.us-central1-a.prod-project); V(error) fails listing the collisions.
+    type: str
+    choices: [qualify, error]
+    default: qualify
+  api_endpoint:
+    description:
+      - Base URL of the Compute Engine API (C(/compute/v1) is appended). Templates are accepted, e.g.
+        C("{{ lookup('env', 'NEARZERO_EMULATOR_URL') }}").
+    type: str
+    default: https://compute.googleapis.com
+    env:
+      - name: GCP_COMPUTE_ENDPOINT
+  concurrency:
+    description: Maximum number of API requests in flight (thread pool size).
+    type: int
+    default: 8
+  hostvar_name:
+    description: Name of the one dictionary of instance facts set on each host.
+    type: str
+    default: gce
+  metadata_keys:
+    description:
+      - Instance metadata keys copied into C(<hostvar_name>.metadata). Default none, so ssh keys and startup
+        scripts never reach the inventory.
+    type: list
+    elements: str
+    default: []
+  default_groups:
+    description:
+      - Make the default groups C(project_<p>), C(region_<r>), C(zone_<z>), C(family_<machine family>),
+        C(gpu) and C(gpu_<accelerator type>), C(status_<status in lower case>), C(<label key>_<label value>) for
+        each label (C(<key>_) if the value is empty) and
+        C(tag_<network tag>) for each network tag.
+      - Group names are sanitised, every character other than a letter, digit or C(_) becomes C(_)
+        (label C(role=trading-engine) gives C(role_trading_engine), zone C(us-central1-a) gives
+        C(zone_us_central1_a)).
+    type: bool
+    default: true
+  skip_failed_projects:
+    description:
+      - When a project cannot be listed (not found, permission denied, API disabled, unreachable), warn and
+        go on with the others instead of failing.
+    type: bool
+    default: false
+  unreachable_zones:
+    description:
+      - What to do when the API reports zones it could not reach (C(unreachables)); their instances are missing.
+    type: str
+    choices: [warn, error]
+    default: warn
+"""
+
+EXAMPLES = r"""
+# inventory/prod.gce.yml: two projects, application default credentials
+plugin: nearzero.gcp.gce
+projects: [trading-prod-us, trading-prod-eu]
+filter: labels.env = prod
+hostnames: [name]
+keyed_groups:
+  - key: gce.labels.team | default('none')
+    prefix: team
+
+# Only two zones, service-account key kept in a vault, public hosts reached by their external IP
+plugin: gce
+projects: [trading-lab]
+zones: [us-central1-a, us-central1-b]
+auth_kind: serviceaccount
+service_account_contents: "{{ vault_gcp_key }}"
+ansible_host_preference: [public_ip, private_ip]
+
+# Impersonation, GPU hosts only, cache for ten minutes
+plugin: gce
+projects: [trading-prod-us]
+auth_kind: impersonate
+impersonate_service_account: inventory@trading-prod-us.iam.gserviceaccount.com
+include:
+  - "guestAccelerators[0].acceleratorCount > `0`"
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: .cache/inventory
+cache_timeout: 600
+
+# Draw the group tree (groups with host counts) with Graphviz:
+#   ansible-inventory -i inventory/prod.gce.yml --list > inv.json
+#   python tools/inventory_graph.py inv.json -o inventory.svg
+"""
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.errors import AnsibleError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.auth import build_credentials
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import GcpClient
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.compute import ComputeApi
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+
+try:
+    import jmespath
+except ImportError:
+    jmespath = None
+
+# Only what the host variables need: the partial response is a fraction of a full Instance, which
+# is what makes parsing, storing and dumping 10,000s of hosts cheap.
+_INSTANCE_FIELDS = (
+    "id,name,zone,status,machineType,cpuPlatform,hostname,creationTimestamp,selfLink,labels,tags/items,"
+    "networkInterfaces(network,subnetwork,networkIP,ipv6Address,nicType,accessConfigs/natIP,"
+    "ipv6AccessConfigs/externalIpv6),guestAccelerators,resourcePolicies,scheduling/provisioningModel,"
+    "networkPerformanceConfig/totalEgressBandwidthTier,serviceAccounts/email"
+)
+_AUTH_OPTIONS = (
+    "auth_kind", "service_account_file", "service_account_contents", "service_account_email", "access_token",
+    "impersonate_service_account", "impersonate_delegates", "iam_endpoint", "scopes",
+)
+_HOSTNAME_KINDS = ("name", "private_ip", "public_ip", "ipv6", "internal_dns")
+_SKIPPABLE = ("not_found", "permission_denied", "api_disabled", "network", "http", "rate_limited", "malformed")
+_UNSAFE_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
+# A skip_failed_projects warning must not hide a configuration error that hits every project.
+_NEVER_SKIPPED = ("credentials", "dependency", "bad_request", "unauthenticated")
+
+
+def _base(url):
+    return url.rsplit("/", 1)[-1] if url else None
+
+
+def _group(prefix, value):
+    return _UNSAFE_GROUP_CHARS.sub("_", f"{prefix}_{value}")
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    """Builds hosts and groups from Compute Engine instances."""
+
+    NAME = "nearzero.gcp.gce"
+    # Never trust templates from this plugin's data: labels and metadata come from the API.
+    trusted_by_default = False
+
+    def verify_file(self, path):
+        """Accept only files whose name ends in gce.yml or gce.yaml."""
+        return super().verify_file(path) and path.endswith(("gce.yml", "gce.yaml"))
+
+    # -- options ---------------------------------------------------------------------------
+    def _templated(self, name):
+        """Return option ``name`` with templates from the configuration file rendered (vault, lookups).
+
+        Only configuration values are templated; they come from the trusted inventory file.
+        """
+        value = self.get_option(name)
+        if value is None:
+            return None
+        return self.templar.template(value)
+
+    def _auth_params(self):
+        params = {name: self._templated(name) for name in _AUTH_OPTIONS}
+        params["scopes"] = list(params["scopes"] or [])
+        return params
+
+    # -- fetching -----------------------------------------------------------------------------
+    def _fetch(self):
+        """Return (instances, problems): instances as [(project, raw_instance)] in a stable order."""
+        params = self._auth_params()
+        concurrency = max(1, int(self.get_option("concurrency")))
+        try:
+            client = GcpClient(
+                build_credentials(params),
+                timeout=self.get_option("timeout"),
+                retries=self.get_option("retries"),
+                backoff_base=self.get_option("retry_backoff"),
+                backoff_max=self.get_option("retry_backoff_max"),
+                pool_size=concurrency,
+            )
+            # Fetch the one token before the threads start, so they share it instead of racing.
+            client.ensure_token()
+        except GcpError as exc:
+            raise AnsibleError(f"gce inventory: {exc}") from None
+        api = ComputeApi(client, self._templated("api_endpoint"))
+        projects = [str(p) for p in self._templated("projects") or []]
+        if not projects:
+            raise AnsibleError("gce inventory: 'projects' is empty; list at least one project ID.")
+        zones = [str(z) for z in self._templated("zones") or []]
+        regions = [str(r) for r in self._templated("regions") or []]
+        filter_expr = self._templated("filter")
+        fields = self._instance_fields()
+
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gce") as pool:
+            if not zones and regions:
+                listed = {p: pool.submit(self._call, api.zones, p) for p in projects}
+                jobs = []
+                for project in projects:
+                    result = listed[project].result()
+                    if isinstance(result, GcpError):
+                        jobs.append((project, None, result))
+                        continue
+                    for zone, region in result:
+                        if region in regions:
+                            jobs.append((project, zone, None))
+            else:
+                jobs = [(p, z, None) for p in projects for z in (zones or [None])]
+            futures = [
+                (project, zone, error if error else pool.submit(self._list, api, project, zone, filter_expr, fields))
+                for project, zone, error in jobs
+            ]
+            per_project = {p: [] for p in projects}
+            failed = {}
+            unreachable = []
+            for project, _zone, future in futures:
+                result = future if isinstance(future, GcpError) else future.result()
+                if isinstance(result, GcpError):
+                    failed.setdefault(project, result)
+                    continue
+                instances, unreached = result
+                per_project[project].extend(instances)
+                unreachable.extend(f"{project}/{u}" for u in unreached)
+        self._handle_failures(failed)
+        if unreachable:
+            msg = ("gce inventory: the Compute API could not reach " + ", ".join(sorted(set(unreachable)))
+                   + "; instances there are missing from this inventory. Retry later, or list zones explicitly.")
+            if self.get_option("unreachable_zones") == "error":
+                raise AnsibleError(msg)
+            self.display.warning(msg)
+        out = []
+        for project in projects:
+            if project in failed:
+                continue
+            rows = per_project[project]
+            rows.sort(key=lambda i: (i.get("zone") or "", i.get("name") or ""))
+            out.extend([project, inst] for inst in rows)
+        return out
+
+    @staticmethod
+    def _call(func, *args):
+        try:
+            return func(*args)
+        except GcpError as exc:
+            return exc
+
+    def _list(self, api, project, zone, filter_expr, fields):
+        """List one project (aggregated) or one zone; return (instances, unreachables) or a GcpError."""
+        instances, unreached = [], []
+        try:
+            if zone:
+                for page in api.zone_instances(project, zone, filter_expr, fields=f"items({fields}),nextPageToken"):
+                    instances.extend(page.get("items") or [])
+            else:
+                agg_fields = f"items/*/instances({fields}),nextPageToken,unreachables,warning"
+                for page in api.aggregated_instances(project, filter_expr, fields=agg_fields):
+                    for scoped in (page.get("items") or {}).values():
+                        instances.extend(scoped.get("instances") or ())
+                    unreached.extend(page.get("unreachables") or ())
+        except GcpError as exc:
+            return exc
+        return instances, unreached
+
+    def _instance_fields(self):
+        extra = [str(f) for f in self.get_option("extra_fields") or []]
+        if self.get_option("metadata_keys"):
+            extra.append("metadata/items")
+        return ",".join([_INSTANCE_FIELDS, *extra])
+
+    def _handle_failures(self, failed):
+        if not failed:
+            return
+        skip = self.get_option("skip_failed_projects")
+        for project, exc in failed.items():
+            if not skip or exc.kind in _NEVER_SKIPPED:
+                raise AnsibleError(f"gce inventory: {exc}")
+            self.display.warning(f"gce inventory: skipping project '{project}': {exc}")
+
+    # -- building hosts -------------------------------------------------------------------------
+    def _facts(self, project, inst, metadata_keys):
+        """Compact host facts: derived names instead of URLs, and no key whose value is empty."""
+        zone = _base(inst.get("zone")) or ""
+        machine_type = _base(inst.get("machineType")) or ""
+        facts = {
+            "name": inst.get("name"),
+            "id": inst.get("id"),
+            "project": project,
+            "zone": zone,
+            "region": zone.rsplit("-", 1)[0],
+            "status": inst.get("status"),
+            "machine_type": machine_type,
+            "machine_family": machine_type.split("-", 1)[0],
+            "cpu_platform": inst.get("cpuPlatform"),
+            "internal_dns": inst.get("hostname") or f"{inst.get('name')}.{zone}.c.{project}.internal",
+            "self_link": inst.get("selfLink"),
+            "creation_timestamp": inst.get("creationTimestamp"),
+        }
+        nics = inst.get("networkInterfaces")
+        if nics:
+            nic = nics[0]
+            facts["private_ip"] = nic.get("networkIP")
+            facts["ipv6"] = nic.get("ipv6Address") or next(
+                (c.get("externalIpv6") for c in nic.get("ipv6AccessConfigs") or () if c.get("externalIpv6")), None)
+            facts["public_ip"] = next((c.get("natIP") for c in nic.get("accessConfigs") or () if c.get("natIP")), None)
+            facts["network"] = _base(nic.get("network"))
+            facts["subnetwork"] = _base(nic.get("subnetwork"))
+            facts["nic_type"] = nic.get("nicType")
+        # Defaults are left out (absent tier_1 means false, absent provisioning_model means STANDARD):
+        # every stored value costs ansible-core time when it is set and again when it is dumped.
+        if (inst.get("networkPerformanceConfig") or {}).get("totalEgressBandwidthTier") == "TIER_1":
+            facts["tier_1"] = True
+        model = (inst.get("scheduling") or {}).get("provisioningModel")
+        if model and model != "STANDARD":
+            facts["provisioning_model"] = model
+        if inst.get("labels"):
+            facts["labels"] = inst["labels"]
+        tags = (inst.get("tags") or {}).get("items")
+        if tags:
+            facts["tags"] = tags
+        if metadata_keys:
+            items = (inst.get("metadata") or {}).get("items") or ()
+            meta = {i.get("key"): i.get("value") for i in items if i.get("key") in metadata_keys}
+            if meta:
+                facts["metadata"] = meta
+        gpus = [{"type": _base(g.get("acceleratorType")), "count": int(g.get("acceleratorCount") or 0)}
+                for g in inst.get("guestAccelerators") or ()]
+        if gpus:
+            facts["gpus"] = gpus
+        if inst.get("resourcePolicies"):
+            facts["placement_policies"] = [_base(p) for p in inst["resourcePolicies"]]
+        accounts = [a.get("email") for a in inst.get("serviceAccounts") or () if a.get("email")]
+        if accounts:
+            facts["service_accounts"] = accounts
+        return {k: v for k, v in facts.items() if v is not None and v != ""}
+
+    @staticmethod
+    def _pick(facts, preference):
+        for kind in preference:
+            value = (facts.get("labels") or {}).get(kind[6:]) if kind.startswith("label:") else facts.get(kind)
+            if value:
+                return value
+        return None
+
+    def _compile(self, option):
+        expressions = self.get_option(option) or []
+        if expressions and jmespath is None:
+            raise AnsibleError(f"gce inventory: '{option}' needs the Python package jmespath: pip install jmespath")
+        try:
+            return [jmespath.compile(str(e)) for e in expressions]
+        except jmespath.exceptions.ParseError as exc:
+            raise AnsibleError(f"gce inventory: invalid JMESPath expression in '{option}': {exc}") from None
+
+    def _select(self, rows):
+        """Apply statuses, include and exclude on the raw instances."""
+        statuses = {s.upper() for s in self.get_option("statuses") or []}
+        include, exclude = self._compile("include"), self._compile("exclude")
+        for project, inst in rows:
+            if statuses and inst.get("status") not in statuses:
+                continue
+            if include and not any(e.search(inst) for e in include):
+                continue
+            if exclude and any(e.search(inst) for e in exclude):
+                continue
+            yield project, inst
+
+    def _check_preferences(self):
+        for option in ("hostnames", "ansible_host_preference"):
+            for kind in self.get_option(option) or []:
+                if kind not in _HOSTNAME_KINDS and not (kind.startswith("label:") and len(kind) > 6):
+                    raise AnsibleError(
+                        f"gce inventory: '{kind}' in '{option}' is not supported; use {', '.join(_HOSTNAME_KINDS)} "
+                        "or label:KEY.")
+
+    def _populate(self, rows):
+        self._check_preferences()
+        metadata_keys = frozenset(self.get_option("metadata_keys") or ())
+        hostnames = self.get_option("hostnames") or ["name"]
+        host_pref = self.get_option("ansible_host_preference") or []
+        records = []
+        for project, inst in self._select(rows):
+            facts = self._facts(project, inst, metadata_keys)
+            name = str(self._pick(facts, hostnames) or facts["name"])
+            records.append((name, facts, self._pick(facts, host_pref)))
+        records = self._resolve_duplicates(records)
+
+        inventory = self.inventory
+        var_name = self.get_option("hostvar_name")
+        default_groups = self.get_option("default_groups")
+        strict = self.get_option("strict")
+        compose = self.get_option("compose")
+        groups = self.get_option("groups")
+        keyed = self.get_option("keyed_groups")
+        known_groups = set(inventory.groups)
+        for name, facts, ansible_host in records:
+            inventory.add_host(name)
+            inventory.set_variable(name, var_name, facts)
+            if ansible_host:
+                inventory.set_variable(name, "ansible_host", ansible_host)
+            if default_groups:
+                for group in self._default_groups(facts):
+                    if group not in known_groups:
+                        inventory.add_group(group)
+                        known_groups.add(group)
+                    inventory.add_child(group, name)
+            if compose or groups or keyed:
+                hostvars = {var_name: facts}
+                if ansible_host:
+                    hostvars["ansible_host"] = ansible_host
+                self._set_composite_vars(compose, hostvars, name, strict=strict)
+                self._add_host_to_composed_groups(groups, hostvars, name, strict=strict)
+                self._add_host_to_keyed_groups(keyed, hostvars, name, strict=strict)
+
+    def _resolve_duplicates(self, records):
+        counts = {}
+        for name, _facts, _host in records:
+            counts[name] = counts.get(name, 0) + 1
+        dupes = {n for n, c in counts.items() if c > 1}
+        if not dupes:
+            return records
+        if self.get_option("duplicate_names") == "error":
+            detail = "; ".join(
+                f"{n}: " + ", ".join(f"{f['project']}/{f['zone']}" for nm, f, _h in records if nm == n)
+                for n in sorted(dupes))
+            raise AnsibleError(f"gce inventory: duplicate host names ({detail}). Set duplicate_names: qualify, or "
+                               "choose other 'hostnames'.")
+        return [(f"{n}.{f['zone']}.{f['project']}" if n in dupes else n, f, h) for n, f, h in records]
+
+    @staticmethod
+    def _default_groups(facts):
+        out = [
+            _group("project", facts["project"]),
+            _group("region", facts["region"]),
+            _group("zone", facts["zone"]),
+            _group("status", str(facts.get("status", "")).lower()),
+        ]
+        if facts.get("machine_family"):
+            out.append(_group("family", facts["machine_family"]))
+        gpus = facts.get("gpus")
+        if gpus:
+            out.append("gpu")
+            out.extend(_group("gpu", g["type"]) for g in gpus if g.get("type"))
+        for key, value in (facts.get("labels") or {}).items():
+            out.append(_UNSAFE_GROUP_CHARS.sub("_", f"{key}_{value}"))
+        out.extend(_group("tag", t) for t in facts.get("tags") or ())
+        return out
+
+    # -- entry point ----------------------------------------------------------------------------
+    def parse(self, inventory, loader, path, cache=True):
+        """Read the configuration, fetch (or reuse the cache) and populate the inventory."""
+        super().parse(inventory, loader, path)
+        # Accept both the short and the collection name, whichever way the plugin was loaded.
+        self._redirected_names = sorted({*(getattr(self, "_redirected_names", None) or []), "gce", self.NAME})
+        self._read_config_data(path)
+        self.templar.available_variables = self._vars or {}
+
+        started = time.monotonic()
+        cache_key = self.get_cache_key(path)
+        use_cache = self.get_option("cache")
+        rows = None
+        if use_cache and cache:
+            try:
+                rows = self._cache[cache_key]
+            except KeyError:
+                rows = None
+        if rows is None:
+            rows = self._fetch()
+            if use_cache:
+                self._cache[cache_key] = rows
+        self._populate(rows)
+        self.display.vvv(f"gce inventory: {len(rows)} instances in {time.monotonic() - started:.2f}s")

@@ -1,0 +1,243 @@
+"""One authorised HTTP session per credential, with retries, pagination and operation polling.
+
+Every nearzero plugin, module and lookup talks to Google through ``GcpClient``:
+
+- the access token is fetched once and shared by all threads (a lock makes concurrent first
+  requests wait for one refresh instead of each fetching a token), refreshed only when it is
+  about to expire or after a 401;
+- 429, 5xx, rate-limit 403s, connection errors, timeouts and unparsable bodies are retried
+  with exponential backoff and full jitter (AWS architecture blog's "full jitter": sleep a
+  random time between 0 and min(cap, base * 2**attempt)), honouring Retry-After;
+- responses are gzip-compressed (Google only compresses when the User-Agent says "gzip");
+- every failure becomes a ``GcpError`` whose message names the project, permission and fix.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.auth import (
+    build_credentials,
+    credential_fingerprint,
+    require_google_auth,
+)
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import (
+    RATE_REASONS,
+    GcpError,
+    explain_http_error,
+    parse_error_body,
+)
+
+try:
+    import requests
+    from google.auth import exceptions as auth_exceptions
+    from google.auth.transport.requests import AuthorizedSession
+except ImportError:  # require_google_auth() reports it with the fix
+    requests = None
+
+USER_AGENT = "nearzero-gcp/0.1.0 (gzip)"
+RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+DEFAULTS = {"timeout": 30.0, "retries": 5, "backoff_base": 0.5, "backoff_max": 16.0, "pool_size": 16}
+
+
+class GcpClient:
+    """Authorised, retrying JSON client bound to one credential.
+
+    ``settings``: timeout (seconds per request), retries (extra attempts after the first),
+    backoff_base and backoff_max (seconds), pool_size (HTTP connections kept per host; set it
+    to at least the number of threads that share the client).
+    """
+
+    def __init__(self, credentials, **settings):
+        require_google_auth()
+        conf = dict(DEFAULTS)
+        conf.update({k: v for k, v in settings.items() if v is not None})
+        self.timeout = float(conf["timeout"])
+        self.retries = max(0, int(conf["retries"]))
+        self.backoff_base = float(conf["backoff_base"])
+        self.backoff_max = float(conf["backoff_max"])
+        self.credentials = credentials
+        # 401 handling is done here (under the token lock), not by AuthorizedSession, so that
+        # several threads hitting an expired token cause one refresh, not one each.
+        self.session = AuthorizedSession(credentials, refresh_status_codes=())
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=int(conf["pool_size"]))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"})
+        self._token_lock = threading.Lock()
+        self.request_count = 0
+        self.token_refreshes = 0
+
+    # -- tokens ---------------------------------------------------------------------------
+    def _refresh_locked(self):
+        try:
+            self.credentials.refresh(self.session._auth_request)
+        except auth_exceptions.RefreshError as exc:
+            if getattr(exc, "retryable", False):
+                raise
+            raise GcpError(
+                f"Could not obtain an access token: {_short(exc)}. Check the credential (auth_kind, key file or "
+                "token, the impersonated account and the Service Account Token Creator role).",
+                kind="credentials",
+            ) from None
+        self.token_refreshes += 1
+
+    def ensure_token(self, stale_token=None):
+        """Make sure a valid token is cached; with ``stale_token``, replace it if still current."""
+        with self._token_lock:
+            if not self.credentials.valid or (stale_token is not None and self.credentials.token == stale_token):
+                self._refresh_locked()
+            return self.credentials.token
+
+    # -- requests -------------------------------------------------------------------------
+    def _sleep(self, attempt, response=None):
+        delay = random.uniform(0, min(self.backoff_max, self.backoff_base * (2 ** attempt)))  # noqa: S311
+        if response is not None:
+            retry_after = response.headers.get("Retry-After")
+            if retry_after and retry_after.isdigit():
+                delay = min(float(retry_after), self.backoff_max)
+        time.sleep(delay)
+
+    def request(self, method, url, params=None, json=None, context=None, retry=True):
+        """Send one API request and return the ``requests.Response`` (2xx only).
+
+        ``context`` feeds error messages (see errors.explain_http_error). Retries as described
+        in the module docstring; ``retry=False`` sends exactly once.
+        """
+        attempts = self.retries + 1 if retry else 1
+        refreshed_after_401 = False
+        last_problem = None
+        attempt = 0
+        while attempt < attempts:
+            try:
+                token = self.ensure_token()
+                self.request_count += 1
+                resp = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout, auth_exceptions.TransportError,
+                    auth_exceptions.RefreshError) as exc:
+                last_problem = exc
+                attempt += 1
+                if attempt < attempts:
+                    self._sleep(attempt - 1)
+                continue
+            if resp.status_code == 401 and not refreshed_after_401:
+                # Token expired or revoked early: refresh once (unless another thread already did).
+                refreshed_after_401 = True
+                self.ensure_token(stale_token=token)
+                continue
+            if resp.status_code in RETRY_STATUSES or (resp.status_code == 403 and _is_rate_limit(resp)):
+                last_problem = resp
+                attempt += 1
+                if attempt < attempts:
+                    self._sleep(attempt - 1, resp)
+                continue
+            if resp.status_code >= 400:
+                raise explain_http_error(resp.status_code, resp.text, url, context)
+            return resp
+        if isinstance(last_problem, requests.Response):
+            raise explain_http_error(last_problem.status_code, last_problem.text, url, context)
+        ctx = context or {}
+        in_project = f" in project '{ctx['project']}'" if ctx.get("project") else ""
+        option = f" ({ctx['endpoint_option']})" if ctx.get("endpoint_option") else ""
+        raise GcpError(
+            f"Could not reach {url} for {ctx.get('resource', 'the request')}{in_project} after {attempts} "
+            f"attempt(s): {_short(last_problem)}. Check the network, proxy settings and the API endpoint option"
+            f"{option}.",
+            project=ctx.get("project"), url=url, kind="network")
+
+    def get_json(self, url, params=None, context=None):
+        """GET ``url`` and return the decoded JSON object; a malformed body is retried like a 5xx."""
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            resp = self.request("GET", url, params=params, context=context)
+            try:
+                data = resp.json()
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                return data
+            if attempt + 1 < attempts:
+                self._sleep(attempt)
+        ctx = context or {}
+        raise GcpError(f"The API returned a malformed (non-JSON) response for {ctx.get('resource', 'the request')} "
+                       f"from {url} {attempts} time(s) in a row.",
+                       project=ctx.get("project"), url=url, kind="malformed")
+
+    def paginate(self, url, params=None, context=None):
+        """Yield every page of a list call, following ``nextPageToken``."""
+        params = dict(params or {})
+        seen = set()
+        while True:
+            page = self.get_json(url, params=params, context=context)
+            yield page
+            token = page.get("nextPageToken")
+            if not token:
+                return
+            if token in seen:
+                raise GcpError(f"The API returned the same nextPageToken twice for {url}; stopping to avoid an endless "
+                               "loop.", url=url, kind="http")
+            seen.add(token)
+            params["pageToken"] = token
+
+    def wait_operation(self, operation, timeout=600.0, poll_interval=1.0, max_interval=10.0, context=None):
+        """Poll a long-running operation until ``status == DONE``; raise GcpError on error or timeout.
+
+        ``operation`` is the Operation dict returned by a mutation (its ``selfLink`` is polled)
+        or the operation URL itself. Works for Compute, SQL Admin and any API whose operations
+        carry ``status``/``error.errors[]``.
+        """
+        if isinstance(operation, str):
+            url, op = operation, None
+        else:
+            url, op = operation.get("selfLink"), operation
+        if not url:
+            raise GcpError(f"Cannot wait for an operation without a selfLink: {operation!r}", kind="operation")
+        deadline = time.monotonic() + float(timeout)
+        interval = float(poll_interval)
+        while op is None or op.get("status") != "DONE":
+            if op is not None:
+                if time.monotonic() + interval > deadline:
+                    raise GcpError(
+                        f"Operation {op.get('name', url)} did not finish within {timeout} s (last status "
+                        f"{op.get('status')}). It may still complete in GCP: check it at {url}, or raise the timeout.",
+                        url=url, kind="timeout")
+                time.sleep(interval)
+                interval = min(interval * 1.5, max_interval)
+            op = self.get_json(url, context=context)
+        if op.get("error"):
+            errors = op["error"].get("errors") or [op["error"]]
+            text = "; ".join("{}: {}".format(e.get("code", "ERROR"), e.get("message", "")) for e in errors)
+            target = op.get("targetLink") or op.get("targetId") or op.get("name")
+            raise GcpError(f"Operation {op.get('name')} on {target} failed: {text}", url=url, kind="operation")
+        return op
+
+
+def _is_rate_limit(resp):
+    _msg, reasons = parse_error_body(resp.text)
+    return any(r in RATE_REASONS for r in reasons)
+
+
+def _short(exc):
+    text = str(exc) or exc.__class__.__name__
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+_CLIENTS = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def get_client(auth_params, **settings):
+    """Return the process-wide GcpClient for this credential and these settings, creating it once.
+
+    Lookups run once per task and item; sharing the client means one token and one connection
+    pool for a whole playbook run instead of one per call.
+    """
+    key = (credential_fingerprint(auth_params), tuple(sorted((k, v) for k, v in settings.items() if v is not None)))
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = GcpClient(build_credentials(auth_params), **settings)
+            _CLIENTS[key] = client
+        return client

@@ -1,0 +1,93 @@
+"""Compute Engine calls shared by the gce inventory plugin and any module that lists instances."""
+
+from __future__ import annotations
+
+import threading
+
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+
+DEFAULT_ENDPOINT = "https://compute.googleapis.com"
+LIST_PERMISSION = "compute.instances.list"
+VIEWER_ROLE = "roles/compute.viewer"
+
+
+class ComputeApi:
+    """Instance and zone listing against ``endpoint`` (``https://compute.googleapis.com`` by default)."""
+
+    def __init__(self, client, endpoint=None):
+        self.client = client
+        self.base = (endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/compute/v1"
+        # None: not tried yet; False: the endpoint rejected returnPartialSuccess with a 400.
+        self._partial_ok = None
+        self._partial_lock = threading.Lock()
+
+    def _context(self, project, resource, filter_given):
+        return {
+            "project": project,
+            "resource": resource,
+            "permission": LIST_PERMISSION,
+            "role": VIEWER_ROLE,
+            "api": "Compute Engine API",
+            "service": "compute.googleapis.com",
+            "endpoint_option": "api_endpoint",
+            "bad_request_hint": (
+                "The 'filter' option is the most likely cause: use one syntax only, either AIP-160 "
+                "(status = RUNNING AND labels.role = engine) or regex (name eq 'engine-.*')."
+                if filter_given else "Check the project ID and the options."),
+        }
+
+    def _pages(self, url, params, context):
+        """Yield pages, sending returnPartialSuccess only while the endpoint accepts it."""
+        if self._partial_ok is not False:
+            try:
+                first = self.client.get_json(url, params=dict(params, returnPartialSuccess="true"), context=context)
+            except GcpError as exc:
+                if exc.status != 400:
+                    raise
+                # Newer v1 revisions reject the parameter: remember that and retry without it. If
+                # the 400 came from something else (a bad filter) the retry raises it again.
+                with self._partial_lock:
+                    self._partial_ok = False
+            else:
+                with self._partial_lock:
+                    self._partial_ok = True
+                yield first
+                token = first.get("nextPageToken")
+                if token:
+                    yield from self.client.paginate(
+                        url, params=dict(params, returnPartialSuccess="true", pageToken=token), context=context)
+                return
+        yield from self.client.paginate(url, params=params, context=context)
+
+    def aggregated_instances(self, project, filter_expr=None, fields=None, max_results=500):
+        """Yield aggregatedList pages of instances in every zone of ``project``."""
+        url = f"{self.base}/projects/{project}/aggregated/instances"
+        params = {"maxResults": str(max_results)}
+        if filter_expr:
+            params["filter"] = filter_expr
+        if fields:
+            params["fields"] = fields
+        ctx = self._context(project, f"instances of project '{project}'", bool(filter_expr))
+        yield from self._pages(url, params, ctx)
+
+    def zone_instances(self, project, zone, filter_expr=None, fields=None, max_results=500):
+        """Yield list pages of instances in one zone."""
+        url = f"{self.base}/projects/{project}/zones/{zone}/instances"
+        params = {"maxResults": str(max_results)}
+        if filter_expr:
+            params["filter"] = filter_expr
+        if fields:
+            params["fields"] = fields
+        ctx = self._context(project, f"instances in zone '{zone}' of project '{project}'", bool(filter_expr))
+        yield from self._pages(url, params, ctx)
+
+    def zones(self, project):
+        """Return [(zone, region)] of ``project``."""
+        url = f"{self.base}/projects/{project}/zones"
+        ctx = self._context(project, f"zones of project '{project}'", False)
+        ctx["permission"] = "compute.zones.list"
+        out = []
+        for page in self.client.paginate(url, params={"fields": "items(name,region),nextPageToken"}, context=ctx):
+            for item in page.get("items") or []:
+                out.append((item.get("name"), (item.get("region") or "").rsplit("/", 1)[-1]))
+        return out
