@@ -321,6 +321,8 @@ def write_inventory(lab: str, state: Path, topo: dict, instances: list[dict]) ->
         "children": {g: {"hosts": dict.fromkeys(sorted(members))} for g, members in sorted(groups.items())},
     }}
     (state / "inventory.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+    # The lab's own settings (inventory/lab/group_vars) apply to every use of this inventory.
+    (state / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
     (state / "instances.json").write_text(json.dumps(emulated, indent=2) + "\n")
     (state / "ssh_config").write_text("".join(
         f"Host {h}\n  HostName {v['ansible_host']}\n  User ops\n  IdentityFile {state / 'id_ed25519'}\n"
