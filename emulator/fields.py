@@ -86,8 +86,33 @@ class _Parser:
             return tree
 
 
+# Parsed selections are kept (bounded) so that their subtrees stay alive and the
+# canonical key of each subtree is computed once, not once per projected resource.
+_PARSED: dict[str, dict] = {}
+_KEYS: dict[int, str] = {}
+
+
+def _canonical(tree) -> str:
+    if tree is None:
+        return ""
+    return ",".join(f"{key}({_canonical(sub)})" if sub is not None else key for key, sub in sorted(tree.items()))
+
+
+def _remember_keys(tree) -> None:
+    _KEYS[id(tree)] = _canonical(tree)
+    for sub in tree.values():
+        if sub is not None:
+            _remember_keys(sub)
+
+
 def parse(spec: str) -> dict:
-    """Parse a ``fields`` value into a selection tree; raise ApiError(400) when it is invalid."""
+    """Parse a ``fields`` value into a selection tree; raise ApiError(400) when it is invalid.
+
+    The tree is shared and must not be modified.
+    """
+    tree = _PARSED.get(spec)
+    if tree is not None:
+        return tree
     parser = _Parser(spec)
     try:
         tree = parser.selection()
@@ -95,6 +120,11 @@ def parse(spec: str) -> dict:
             raise FieldsError(f"unexpected {parser._peek()!r} at position {parser.pos}")
     except FieldsError:
         raise _error(spec) from None
+    if len(_PARSED) >= 64:
+        _PARSED.clear()
+        _KEYS.clear()
+    _PARSED[spec] = tree
+    _remember_keys(tree)
     return tree
 
 
@@ -102,7 +132,8 @@ def canonical(tree) -> str:
     """A stable string for a selection tree (used as a cache key)."""
     if tree is None:
         return ""
-    return ",".join(f"{key}({canonical(sub)})" if sub is not None else key for key, sub in sorted(tree.items()))
+    key = _KEYS.get(id(tree))
+    return key if key is not None else _canonical(tree)
 
 
 class Projectable:

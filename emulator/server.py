@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 import threading
 import time
 import traceback
@@ -505,6 +506,12 @@ def _handler_class(emulator: Emulator):
         protocol_version = "HTTP/1.1"
         server_version = "ESF"
         sys_version = ""
+
+        def setup(self):
+            super().setup()
+            # headers and body leave in separate writes: without this, Nagle's algorithm
+            # plus the client's delayed ACK add ~40 ms to every small response
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _serve(self):
             length = int(self.headers.get("Content-Length") or 0)

@@ -168,6 +168,15 @@ class ComputeStore:
                 self._zone(project, zone)
             self._touch()
 
+    def warm(self) -> int:
+        """Encode every instance now (compact and pretty), so the first listing is as fast as later ones."""
+        with self.lock:
+            records = [r for p in self.projects.values() for rs in p.zones.values() for r in rs]
+        for record in records:
+            record.encode(False)
+            record.encode(True)
+        return len(records)
+
     # -- queries
     def instance_count(self) -> int:
         """How many instances are held in all projects."""
@@ -175,10 +184,11 @@ class ComputeStore:
             return sum(len(records) for p in self.projects.values() for records in p.zones.values())
 
     def listing(self, project: Project, scope: str, filter_text: str, order_by: str) -> list:
-        """Zone-ordered ``[(zone, [Record, ...])]`` after filter and order, cached per version.
+        """Zone-ordered ``[(zone, Record | None)]`` after filter and order, cached per version.
 
         ``scope`` is a zone name, ``"*"`` for every reachable zone, or ``"zones"`` for the
-        Zone resources themselves.
+        Zone resources themselves. With ``"*"`` a zone left without records appears once
+        as ``(zone, None)``, where aggregated lists put their NO_RESULTS_ON_PAGE warning.
         """
         key = (project.name, scope, filter_text, order_by, self.version)
         with self.lock:
@@ -207,7 +217,10 @@ class ComputeStore:
             if order_by:
                 field, reverse = _ORDER_BY[order_by]
                 records.sort(key=lambda r, f=field: str(r.data.get(f, "")), reverse=reverse)
-            result.append((zone, records))
+            if records:
+                result.extend((zone, record) for record in records)
+            elif scope == "*":
+                result.append((zone, None))
         with self.lock:
             self._listings[key] = result
             while len(self._listings) > 64:

@@ -161,20 +161,10 @@ def register(router, emulator):
         limit = pager.max_results(call)
         query_key = f"{project.name}|{scope}|{filter_text}|{order_by}"
         offset = pager.offset(call, query_key)
-        groups = call.emulator.compute.listing(project, scope, filter_text, order_by)
-        slots = _slots(groups, marker=scope == "*")
+        slots = call.emulator.compute.listing(project, scope, filter_text, order_by)
         taken, end = _page(slots, offset, limit)
         next_token = pager.token(query_key, end) if end < len(slots) else None
         return taken, next_token
-
-    def _slots(groups, marker: bool) -> list:
-        slots = []
-        for zone, records in groups:
-            if records:
-                slots.extend((zone, r) for r in records)
-            elif marker:
-                slots.append((zone, None))
-        return slots
 
     def aggregated(call):
         _check_params(call, LIST_PARAMS)
