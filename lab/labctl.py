@@ -242,7 +242,12 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
             args += ["--network", f"{netnames[net]}:ip={ip}"]
         for key_, value in (host.get("sysctls") or {}).items():
             args += ["--sysctl", f"{key_}={value}"]
-        podman(*args, tag, "/sbin/init")
+        try:
+            podman(*args, tag, "/sbin/init")
+        except LabError as exc:
+            raise LabError(f"{exc}\nFix: podman must run containers with runc and explicit ulimits "
+                           f"(CONTAINERS_CONF={LAB_DIR / 'containers.conf'}); `lab/labctl.py doctor` checks it. "
+                           f"Then `lab/labctl.py down --lab {lab}` removes what was started.") from exc
         instances.append({"host": host, "ctr": ctr, "addresses": addresses})
 
     known_hosts = []

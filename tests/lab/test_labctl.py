@@ -99,3 +99,19 @@ def test_a_pinned_subnet_already_in_use_is_refused(tmp_path, topology):
     finally:
         labctl("down", "--lab", lab)
         labctl("down", "--lab", "t-clash")
+
+
+def test_a_podman_that_cannot_start_containers_gets_the_fix(tmp_path, topology):
+    """crun (podman's default runtime) cannot start containers on this kind of host: say what to do."""
+    conf = tmp_path / "containers.conf"
+    conf.write_text('[engine]\nruntime = "crun"\n')
+    env = {**ENV, "CONTAINERS_CONF": str(conf)}
+    lab = "t-crun"
+    try:
+        res = subprocess.run([sys.executable, str(LABCTL), "up", "--lab", lab, "--topology", str(topology)],
+                             capture_output=True, text=True, env=env, check=False)
+        assert res.returncode == 1
+        assert "Fix: podman must run containers with runc and explicit ulimits" in res.stderr
+    finally:
+        labctl("down", "--lab", lab)
+    assert podman_names("container", lab) == [] and podman_names("network", lab) == []
