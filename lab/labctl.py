@@ -61,7 +61,12 @@ def podman(*args: str, check: bool = True, capture: bool = True, stdin: str | No
         capture_output=capture, check=False,
     )
     if check and res.returncode != 0:
-        raise LabError(f"`podman {' '.join(args)}` failed: {(res.stderr or '').strip()[-800:]}")
+        err = (res.stderr or "").strip()
+        hint = ""
+        if any(word in err for word in ("OCI runtime", "setrlimit", "crun", "cgroups")):
+            hint = (f"\nFix: podman must run containers with runc and explicit ulimits "
+                    f"(CONTAINERS_CONF={LAB_DIR / 'containers.conf'}); `lab/labctl.py doctor` checks it.")
+        raise LabError(f"`podman {' '.join(args)}` failed: {err[-800:]}{hint}")
     return res.stdout if capture else ""
 
 
@@ -242,12 +247,7 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
             args += ["--network", f"{netnames[net]}:ip={ip}"]
         for key_, value in (host.get("sysctls") or {}).items():
             args += ["--sysctl", f"{key_}={value}"]
-        try:
-            podman(*args, tag, "/sbin/init")
-        except LabError as exc:
-            raise LabError(f"{exc}\nFix: podman must run containers with runc and explicit ulimits "
-                           f"(CONTAINERS_CONF={LAB_DIR / 'containers.conf'}); `lab/labctl.py doctor` checks it. "
-                           f"Then `lab/labctl.py down --lab {lab}` removes what was started.") from exc
+        podman(*args, tag, "/sbin/init")
         instances.append({"host": host, "ctr": ctr, "addresses": addresses})
 
     known_hosts = []
