@@ -212,7 +212,7 @@ class Emulator:
                 ) from None
             raise EmulatorError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
