@@ -47,6 +47,8 @@ SERVICES = [
     "metadata",
     "iamcredentials",
     "compute",
+    "sqladmin",
+    "secretmanager",  # the database tier (issue 7)
 ]
 
 _REQUEST_LOG_LIMIT = 20000
@@ -346,7 +348,8 @@ class Emulator:
         if self._lab_file is None:
             return []
         try:
-            mtime = self._lab_file.stat().st_mtime_ns
+            stat = self._lab_file.stat()
+            mtime = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         except FileNotFoundError:
             mtime = None
         with self._lock:

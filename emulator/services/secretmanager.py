@@ -78,8 +78,9 @@ class SecretStore:
         self.denied_projects: set[str] = set()
         self.lock = threading.Lock()
 
-    def add_version(self, project: str, secret: str, data, *, crc32c_override: int | None = None,
-                    state: str = "ENABLED") -> int:
+    def add_version(
+        self, project: str, secret: str, data, *, crc32c_override: int | None = None, state: str = "ENABLED"
+    ) -> int:
         """Add a version holding ``data`` (str or bytes); return its number.
 
         ``crc32c_override`` serves a wrong checksum (a corrupted payload in transit).
@@ -152,32 +153,54 @@ def register(router, emulator):
         if secret is not None and secret.denied:
             raise _denied(resource)
         if secret is None or not secret.versions:
-            raise ApiError(404, f"Secret [projects/{number}/secrets/{secret_id}] not found or has no versions.",
-                           "notFound", status="NOT_FOUND")
+            raise ApiError(
+                404,
+                f"Secret [projects/{number}/secrets/{secret_id}] not found or has no versions.",
+                "notFound",
+                status="NOT_FOUND",
+            )
         if version == "latest":
             enabled = [n for n, v in secret.versions.items() if v.state == "ENABLED"]
             if not enabled:
-                raise ApiError(400, f"Secret [projects/{number}/secrets/{secret_id}] has no enabled versions.",
-                               "failedPrecondition", status="FAILED_PRECONDITION")
+                raise ApiError(
+                    400,
+                    f"Secret [projects/{number}/secrets/{secret_id}] has no enabled versions.",
+                    "failedPrecondition",
+                    status="FAILED_PRECONDITION",
+                )
             chosen = max(enabled)
         else:
             try:
                 chosen = int(version)
             except ValueError:
-                raise ApiError(400, f"Invalid resource field value in the request: version '{version}' must be a "
-                               "number or 'latest'.", "badRequest", status="INVALID_ARGUMENT") from None
+                raise ApiError(
+                    400,
+                    f"Invalid resource field value in the request: version '{version}' must be a number or 'latest'.",
+                    "badRequest",
+                    status="INVALID_ARGUMENT",
+                ) from None
             if chosen not in secret.versions:
-                raise ApiError(404, f"Secret Version [projects/{number}/secrets/{secret_id}/versions/{chosen}] not "
-                               "found.", "notFound", status="NOT_FOUND")
+                raise ApiError(
+                    404,
+                    f"Secret Version [projects/{number}/secrets/{secret_id}/versions/{chosen}] not found.",
+                    "notFound",
+                    status="NOT_FOUND",
+                )
         entry = secret.versions[chosen]
         if entry.state != "ENABLED":
-            raise ApiError(400, f"Secret Version [projects/{number}/secrets/{secret_id}/versions/{chosen}] is in "
-                           f"{entry.state} state.", "failedPrecondition", status="FAILED_PRECONDITION")
+            raise ApiError(
+                400,
+                f"Secret Version [projects/{number}/secrets/{secret_id}/versions/{chosen}] is in {entry.state} state.",
+                "failedPrecondition",
+                status="FAILED_PRECONDITION",
+            )
         checksum = entry.crc32c if entry.crc32c is not None else crc32c(entry.data)
-        return Response(body={
-            "name": f"projects/{number}/secrets/{secret_id}/versions/{chosen}",
-            "payload": {"data": base64.b64encode(entry.data).decode(), "dataCrc32c": str(checksum)},
-        })
+        return Response(
+            body={
+                "name": f"projects/{number}/secrets/{secret_id}/versions/{chosen}",
+                "payload": {"data": base64.b64encode(entry.data).decode(), "dataCrc32c": str(checksum)},
+            }
+        )
 
     router.add("GET", PREFIX + r":access", access, kind="secretmanager.versions.access")
     return store
@@ -189,7 +212,12 @@ def _denied(resource: str) -> ApiError:
         f"Permission 'secretmanager.versions.access' denied for resource '{resource}' (or it may not exist).",
         "forbidden",
         status="PERMISSION_DENIED",
-        details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED",
-                  "domain": "secretmanager.googleapis.com",
-                  "metadata": {"permission": "secretmanager.versions.access", "resource": resource}}],
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "IAM_PERMISSION_DENIED",
+                "domain": "secretmanager.googleapis.com",
+                "metadata": {"permission": "secretmanager.versions.access", "resource": resource},
+            }
+        ],
     )
