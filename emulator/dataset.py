@@ -40,6 +40,9 @@ _SCOPES = [
     "https://www.googleapis.com/auth/logging.write",
     "https://www.googleapis.com/auth/monitoring.write",
 ]
+NIC_TYPES = ("GVNIC", "IDPF", "IRDMA", "MRDMA", "VIRTIO_NET")
+STATUSES = ("DEPROVISIONING", "PENDING", "PENDING_STOP", "PROVISIONING", "REPAIRING", "RUNNING", "STAGING",
+            "STOPPED", "STOPPING", "SUSPENDED", "SUSPENDING", "TERMINATED")  # fmt: skip
 _DEBIAN_LICENSE = f"{API_BASE}/projects/debian-cloud/global/licenses/debian-12-bookworm"
 
 
@@ -64,6 +67,7 @@ def build_instance(
     labels: dict | None = None,
     tags=(),
     gpus=(),
+    nic_type: str = "GVNIC",
     nics: list | None = None,
     metadata_items: list | None = None,
     salt: int = 0,
@@ -83,7 +87,7 @@ def build_instance(
                 "name": "nic0",
                 "fingerprint": _fingerprint(seed + 1),
                 "stackType": "IPV4_ONLY",
-                "nicType": "GVNIC",
+                "nicType": nic_type,
             }
         ]
     has_gpu = bool(gpus)
@@ -289,7 +293,8 @@ def _random_instance(rng: random.Random, project: str, zone: str, name: str, rol
 def lab_instances(path: Path) -> dict[str, list[dict]]:
     """Read the lab's ``instances.json``; ``{project: [Instance, ...]}``.
 
-    Each entry is ``{name, project, zone, ip, labels{}, tags[], machine_type, gpus[{type,count}], status}``.
+    Each entry is ``{name, project, zone, ip, labels{}, tags[], machine_type, gpus[{type,count}], status,
+    nic_type}``; other keys are ignored.
     """
     try:
         entries = json.loads(Path(path).read_text())
@@ -304,6 +309,14 @@ def lab_instances(path: Path) -> dict[str, list[dict]]:
         missing = [key for key in ("name", "project", "zone", "ip") if not entry.get(key)]
         if missing:
             raise ValueError(f"{path}: entry {number} lacks {', '.join(missing)} (each needs name, project, zone, ip)")
+        status = entry.get("status") or "RUNNING"
+        if status not in STATUSES:
+            raise ValueError(f"{path}: entry {entry['name']}: status {status!r} is not one of {', '.join(STATUSES)}")
+        nic_type = entry.get("nic_type") or "GVNIC"
+        if nic_type not in NIC_TYPES:
+            raise ValueError(
+                f"{path}: entry {entry['name']}: nic_type {nic_type!r} is not one of {', '.join(NIC_TYPES)}"
+            )
         gpus = entry.get("gpus") or []
         for gpu in gpus:
             if not gpu.get("type") or int(gpu.get("count", 0)) < 1:
@@ -314,7 +327,8 @@ def lab_instances(path: Path) -> dict[str, list[dict]]:
                 entry["zone"],
                 entry["name"],
                 ip=entry["ip"],
-                status=entry.get("status") or "RUNNING",
+                status=status,
+                nic_type=nic_type,
                 machine_type=entry.get("machine_type") or "n2-standard-8",
                 labels=entry.get("labels") or {},
                 tags=entry.get("tags") or [],

@@ -122,6 +122,8 @@ LAB = [
         "machine_type": "a3-highgpu-8g",
         "gpus": [{"type": "nvidia-h100-80gb", "count": 8}],
         "status": "RUNNING",
+        "nic_type": "GVNIC",
+        "region": "us-east4",
     },
     {
         "name": "pg-eu",
@@ -150,6 +152,7 @@ def test_lab_mode_serves_containers_as_instances(emulator, tmp_path):
         }
     ]
     assert engine["scheduling"]["onHostMaintenance"] == "TERMINATE"
+    assert engine["networkInterfaces"][0]["nicType"] == "GVNIC"
     assert served["pg-eu"]["status"] == "RUNNING"
     assert "guestAccelerators" not in served["pg-eu"]
     assert all(check(i, "Instance") == [] for i in served.values())
@@ -165,6 +168,8 @@ def test_lab_mode_serves_containers_as_instances(emulator, tmp_path):
         ({"name": "x"}, "JSON list"),
         ([{"name": "x", "project": "p", "zone": "z"}], "lacks ip"),
         ([{**LAB[0], "gpus": [{"type": "nvidia-l4", "count": 0}]}], "count >= 1"),
+        ([{**LAB[0], "status": "ON"}], "status 'ON' is not one of"),
+        ([{**LAB[0], "nic_type": "e1000"}], "nic_type 'e1000' is not one of"),
     ],
 )
 def test_lab_file_errors_name_the_problem(emulator, tmp_path, entries, message):
