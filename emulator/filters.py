@@ -23,7 +23,6 @@ from .errors import invalid_value
 
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_\-]+)*")
 _OPS = ("!=", ">=", "<=", "=", "<", ">", ":")
-_MISSING = object()
 
 
 class FilterSyntaxError(ValueError):
