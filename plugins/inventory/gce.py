@@ -50,6 +50,17 @@ options:
     type: list
     elements: str
     default: []
+  list_strategy:
+    description:
+      - How instances are listed when O(zones) and O(regions) are not set.
+      - V(auto) reads one C(aggregated/instances) page per project; a project with more than one page is
+        then listed zone by zone in parallel (one C(zones) call plus one call per zone), since the pages of
+        an aggregated listing can only be fetched one after the other.
+      - V(aggregated) always pages through C(aggregated/instances) (fewest requests).
+      - V(zonal) always lists the zones, then each zone in parallel.
+    type: str
+    choices: [auto, aggregated, zonal]
+    default: auto
   filter:
     description:
       - Compute API filter expression applied server side, for example C(labels.role = trading-engine).
@@ -286,35 +297,64 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         filter_expr = self._templated("filter")
         fields = self._instance_fields()
 
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gce") as pool:
-            if not zones and regions:
-                listed = {p: pool.submit(self._call, api.zones, p) for p in projects}
-                jobs = []
-                for project in projects:
-                    result = listed[project].result()
-                    if isinstance(result, GcpError):
-                        jobs.append((project, None, result))
-                        continue
-                    for zone, region in result:
-                        if region in regions:
-                            jobs.append((project, zone, None))
-            else:
-                jobs = [(p, z, None) for p in projects for z in (zones or [None])]
-            futures = [
-                (project, zone, error if error else pool.submit(self._list, api, project, zone, filter_expr, fields))
-                for project, zone, error in jobs
-            ]
-            per_project = {p: [] for p in projects}
-            failed = {}
-            unreachable = []
-            for project, _zone, future in futures:
-                result = future if isinstance(future, GcpError) else future.result()
-                if isinstance(result, GcpError):
-                    failed.setdefault(project, result)
+        strategy = self.get_option("list_strategy")
+        per_project = {p: [] for p in projects}
+        failed = {}
+        unreachable = []
+
+        def collect(project, result):
+            if isinstance(result, GcpError):
+                failed.setdefault(project, result)
+                return
+            instances, unreached = result
+            per_project[project].extend(instances)
+            unreachable.extend(f"{project}/{u}" for u in unreached)
+
+        def zone_jobs(project, zone_list, skip=()):
+            """Per-zone listings; zones the aggregated probe reported unreachable are not asked again."""
+            jobs = []
+            for zone, region in zone_list:
+                if (regions and region not in regions) or f"zones/{zone}" in skip:
                     continue
-                instances, unreached = result
-                per_project[project].extend(instances)
-                unreachable.extend(f"{project}/{u}" for u in unreached)
+                jobs.append((project, pool.submit(self._list, api, project, zone, filter_expr, fields)))
+            return jobs
+
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="gce") as pool:
+            jobs = []
+            if zones:
+                jobs = [(p, pool.submit(self._list, api, p, z, filter_expr, fields)) for p in projects for z in zones]
+            elif regions or strategy == "zonal":
+                listed = [(p, pool.submit(self._call, api.zones, p)) for p in projects]
+                for project, future in listed:
+                    result = future.result()
+                    if isinstance(result, GcpError):
+                        collect(project, result)
+                    else:
+                        jobs.extend(zone_jobs(project, result))
+            elif strategy == "aggregated":
+                jobs = [(p, pool.submit(self._list, api, p, None, filter_expr, fields)) for p in projects]
+            else:
+                # auto: one aggregated page per project; a project with more than one page is then
+                # listed zone by zone in parallel, because page tokens make the aggregated pages of a
+                # project strictly sequential.
+                probes = [(p, pool.submit(self._list, api, p, None, filter_expr, fields, True)) for p in projects]
+                big = []
+                for project, future in probes:
+                    result = future.result()
+                    if isinstance(result, tuple) and result[2]:
+                        big.append((project, result[1], pool.submit(self._call, api.zones, project)))
+                    else:
+                        collect(project, result[:2] if isinstance(result, tuple) else result)
+                for project, unreached, future in big:
+                    result = future.result()
+                    if isinstance(result, GcpError):
+                        collect(project, result)
+                        continue
+                    unreachable.extend(f"{project}/{u}" for u in unreached)
+                    jobs.extend(zone_jobs(project, result, skip=set(unreached)))
+            for project, future in jobs:
+                result = future.result()
+                collect(project, result[:2] if isinstance(result, tuple) else result)
         self._handle_failures(failed)
         if unreachable:
             msg = ("gce inventory: the Compute API could not reach " + ", ".join(sorted(set(unreachable)))
@@ -338,8 +378,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except GcpError as exc:
             return exc
 
-    def _list(self, api, project, zone, filter_expr, fields):
-        """List one project (aggregated) or one zone; return (instances, unreachables) or a GcpError."""
+    def _list(self, api, project, zone, filter_expr, fields, probe=False):
+        """List one project (aggregated) or one zone.
+
+        Returns (instances, unreachables, more) or a GcpError. With ``probe`` only the first
+        aggregated page is read and ``more`` tells whether further pages exist. A zone that
+        still answers 503 after the retries is reported as unreachable, like ``unreachables``.
+        """
         instances, unreached = [], []
         try:
             if zone:
@@ -351,9 +396,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     for scoped in (page.get("items") or {}).values():
                         instances.extend(scoped.get("instances") or ())
                     unreached.extend(page.get("unreachables") or ())
+                    if probe and page.get("nextPageToken"):
+                        return None, unreached, True
         except GcpError as exc:
+            if zone and exc.status == 503:
+                return [], [f"zones/{zone}"], False
             return exc
-        return instances, unreached
+        return instances, unreached, False
 
     def _instance_fields(self):
         extra = [str(f) for f in self.get_option("extra_fields") or []]
@@ -377,7 +426,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         machine_type = _base(inst.get("machineType")) or ""
         facts = {
             "name": inst.get("name"),
-            "id": inst.get("id"),
+            # uint64 in the API (sent as a JSON string); an int is cheaper to store and dump.
+            "id": int(inst["id"]) if inst.get("id") else None,
             "project": project,
             "zone": zone,
             "region": zone.rsplit("-", 1)[0],

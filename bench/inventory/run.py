@@ -1,0 +1,248 @@
+"""Benchmark: nearzero's gce inventory plugin against google.cloud.gcp_compute, side by side.
+
+For each size the GCP API emulator is started with ``--generate N`` and an added latency per
+request; then ``ansible-inventory --graph`` and ``--list`` run once per plugin, from the
+repository root so the project's ansible.cfg applies to both. Reported per run: wall time,
+CPU time (user + system of the child), peak RSS (``wait4`` rusage of the child), API requests
+and tokens issued (the emulator's own counters) and the number of hosts in the result.
+
+google.cloud.gcp_compute comes from the pinned ``ansible==12.3.0`` wheel (``pip download``),
+extracted into a bench-only collections directory. Its Compute URL is hard-coded to
+https://www.googleapis.com; for that plugin only, a ``sitecustomize`` shim on PYTHONPATH
+rewrites that prefix to the emulator in ``requests`` (nothing else is changed). Both plugins
+authenticate with the same service-account key, whose token_uri points at the emulator.
+
+Usage: python bench/inventory/run.py --sizes 10000,50000 [--latency-ms 50] [--projects 3] [--zones 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / "bench" / "results" / "cache"
+WHEEL_SPEC = "ansible==12.3.0"
+SHIM = '''\
+"""Bench-only shim: send google.cloud.gcp_compute's hard-coded Google URL to the emulator."""
+import os
+
+import requests.sessions
+
+_TARGET = os.environ["NZ_BENCH_EMULATOR_URL"].rstrip("/")
+_original = requests.sessions.Session.request
+
+
+def _request(self, method, url, *args, **kwargs):
+    if isinstance(url, str) and url.startswith("https://www.googleapis.com"):
+        url = _TARGET + url[len("https://www.googleapis.com"):]
+    return _original(self, method, url, *args, **kwargs)
+
+
+requests.sessions.Session.request = _request
+'''
+
+
+def incumbent_collections(work: Path) -> Path:
+    """Extract ansible_collections/google/cloud/ from the pinned ansible wheel into work/collections."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(CACHE.glob("ansible-12.3.0-*.whl"))
+    if not wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(CACHE), WHEEL_SPEC],
+                       check=True)
+        wheels = sorted(CACHE.glob("ansible-12.3.0-*.whl"))
+    dest = work / "collections"
+    prefix = "ansible_collections/google/cloud/"
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        for member in wheel.namelist():
+            if member.startswith(prefix) and not member.endswith("/"):
+                wheel.extract(member, dest)
+    manifest = json.loads((dest / prefix / "MANIFEST.json").read_text())
+    print(f"google.cloud {manifest['collection_info']['version']} from {wheels[0].name}", flush=True)
+    return dest
+
+
+def start_emulator(work: Path, size: int, projects: int, zones: int, latency: int):
+    keys = work / f"keys-{size}"
+    keys.mkdir(exist_ok=True)
+    port_file = work / f"port-{size}"
+    port_file.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--generate", str(size), "--projects", str(projects), "--zones",
+         str(zones), "--latency-ms", str(latency), "--port", "0", "--port-file", str(port_file),
+         "--keys-dir", str(keys)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / f"emulator-{size}.log", "w"),  # noqa: SIM115
+    )
+    deadline = time.monotonic() + 300
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"emulator did not start, see {work}/emulator-{size}.log")
+        time.sleep(0.2)
+    url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+    return proc, url, keys / "service-account.json"
+
+
+def stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/_emulator/stats", timeout=30) as resp:  # noqa: S310 (local emulator)
+        return json.loads(resp.read())
+
+
+def measure(cmd, env, out_path: Path) -> dict:
+    started = time.monotonic()
+    with open(out_path, "wb") as out, open(str(out_path) + ".err", "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - started
+    rc = os.waitstatus_to_exitcode(status)
+    if rc != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed (rc {rc}); see {out_path}.err")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
+
+
+def count_hosts(out_path: Path, mode: str) -> int:
+    if mode == "--list":
+        return len(json.loads(out_path.read_text())["_meta"]["hostvars"])
+    names = {line.strip().lstrip("|").lstrip("-") for line in out_path.read_text().splitlines()
+             if not line.strip().lstrip("|-").startswith("@")}
+    return len({n for n in names if n})
+
+
+def write_configs(work: Path, url: str, key: Path, projects: list[str]) -> tuple[Path, Path]:
+    ours = work / "bench.gce.yml"
+    # statuses: [] keeps every instance, as gcp_compute does, so both list the same hosts.
+    ours.write_text(
+        "plugin: nearzero.gcp.gce\n"
+        f"projects: {json.dumps(projects)}\n"
+        "auth_kind: serviceaccount\n"
+        f"service_account_file: {key}\n"
+        f"api_endpoint: {url}\n"
+        "statuses: []\n"
+    )
+    theirs = work / "bench.gcp.yml"
+    theirs.write_text(
+        "plugin: google.cloud.gcp_compute\n"
+        f"projects: {json.dumps(projects)}\n"
+        "auth_kind: serviceaccount\n"
+        f"service_account_file: {key}\n"
+    )
+    return ours, theirs
+
+
+def run_size(work: Path, collections: Path, shim_dir: Path, size: int, args) -> list[dict]:
+    proc, url, key = start_emulator(work, size, args.projects, args.zones, args.latency_ms)
+    try:
+        projects = [f"nz-gen-0-{i:03d}" for i in range(args.projects)]
+        ours, theirs = write_configs(work, url, key, projects)
+        base_env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+        base_env.pop("PYTHONPATH", None)
+        incumbent_env = dict(
+            base_env,
+            PYTHONPATH=str(shim_dir),
+            NZ_BENCH_EMULATOR_URL=url,
+            ANSIBLE_COLLECTIONS_PATH=f"{collections}:{ROOT / '.collections'}",
+        )
+        inventory_bin = str(Path(sys.executable).parent / "ansible-inventory")
+        rows = []
+        for mode in ("--graph", "--list"):
+            for tool, config, env in (("gcp_compute", theirs, incumbent_env), ("nearzero gce", ours, base_env)):
+                before = stats(url)
+                out = work / f"{tool.replace(' ', '_')}-{size}{mode}.out"
+                result = measure([inventory_bin, "-i", str(config), mode], env, out)
+                after = stats(url)
+                result.update(
+                    tool=tool, mode=mode, size=size,
+                    requests=after["requests_total"] - before["requests_total"],
+                    tokens=after["tokens_issued"] - before["tokens_issued"],
+                    hosts=count_hosts(out, mode),
+                )
+                rows.append(result)
+                print(f"N={size} {tool:12} {mode:7} wall {result['wall']:6.2f}s cpu {result['cpu']:6.2f}s "
+                      f"rss {result['rss_mb']:7.1f}MB requests {result['requests']:4} tokens {result['tokens']:3} "
+                      f"hosts {result['hosts']}", flush=True)
+        return rows
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def markdown(rows: list[dict], args, command: str) -> str:
+    lines = [
+        "# Inventory benchmark: nearzero `gce` vs `google.cloud.gcp_compute`",
+        "",
+        f"Command (from the repository root): `{command}`",
+        "",
+        f"Setup: GCP API emulator with `--generate N --projects {args.projects} --zones {args.zones} "
+        f"--latency-ms {args.latency_ms}` (every API and token request delayed), service-account auth for both, "
+        "`ansible-inventory` run from the repository root so the project's `ansible.cfg` applies to both, one run "
+        "each. gcp_compute is google.cloud 1.10.2 from the `ansible==12.3.0` wheel; its hard-coded "
+        "`https://www.googleapis.com` is redirected to the emulator by a bench-only `sitecustomize` shim. The gce "
+        "plugin runs with `statuses: []` so both list the same instances. Requests and tokens are the emulator's "
+        "counters. Peak RSS is the child's `ru_maxrss`.",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared with other work), Python "
+        f"{platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        "| N | command | plugin | wall s | CPU s | peak RSS MB | API requests | tokens | hosts |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['size']:,} | `{r['mode']}` | {r['tool']} | {r['wall']:.2f} | {r['cpu']:.2f} | "
+                     f"{r['rss_mb']:.0f} | {r['requests']} | {r['tokens']} | {r['hosts']:,} |")
+    lines += ["", "Ratios (gcp_compute / gce; higher is better for gce):", "",
+              "| N | command | wall | CPU | peak RSS | requests |", "|---|---|---:|---:|---:|---:|"]
+    for size in sorted({r["size"] for r in rows}):
+        for mode in ("--graph", "--list"):
+            a = next(r for r in rows if r["size"] == size and r["mode"] == mode and r["tool"] == "gcp_compute")
+            b = next(r for r in rows if r["size"] == size and r["mode"] == mode and r["tool"] == "nearzero gce")
+            lines.append(f"| {size:,} | `{mode}` | {a['wall'] / b['wall']:.1f}x | {a['cpu'] / b['cpu']:.1f}x | "
+                         f"{a['rss_mb'] / b['rss_mb']:.1f}x | {a['requests'] / max(1, b['requests']):.1f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000", help="comma-separated instance counts (default 10000)")
+    parser.add_argument("--projects", type=int, default=3)
+    parser.add_argument("--zones", type=int, default=20)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "inventory.md"),
+                        help="markdown file to write ('-' for stdout only)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (outputs, logs)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    command = "python bench/inventory/run.py " + " ".join(sys.argv[1:])
+    work = Path(tempfile.mkdtemp(prefix="nz-bench-inventory-"))
+    try:
+        collections = incumbent_collections(work)
+        shim_dir = work / "shim"
+        shim_dir.mkdir()
+        (shim_dir / "sitecustomize.py").write_text(SHIM)
+        rows = []
+        for size in sizes:
+            rows.extend(run_size(work, collections, shim_dir, size, args))
+        text = markdown(rows, args, command)
+        print(text)
+        if args.out != "-":
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(text)
+    finally:
+        if args.keep:
+            print(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
