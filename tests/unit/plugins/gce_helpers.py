@@ -13,6 +13,14 @@ if str(ROOT / ".collections") not in sys.path:
     sys.path.insert(0, str(ROOT / ".collections"))
 
 
+def gcp_modules():
+    """Import the shared client package the way plugins do (needs .collections on sys.path, set above)."""
+    import importlib
+
+    base = "ansible_collections.nearzero.gcp.plugins.module_utils.gcp."
+    return tuple(importlib.import_module(base + name) for name in ("auth", "client", "compute", "errors"))
+
+
 def base_env(**extra):
     """Environment for ansible commands: the project's ansible.cfg, and unparsed sources fail."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "GCP_", "GOOGLE_", "GCE_"))}

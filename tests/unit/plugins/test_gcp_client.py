@@ -5,9 +5,10 @@ import socket
 import threading
 
 import pytest
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp import auth, client, compute
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
-from gce_helpers import instance
+from gce_helpers import gcp_modules, instance
+
+auth, client, compute, errors = gcp_modules()
+GcpError = errors.GcpError
 
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05}
 
