@@ -197,7 +197,9 @@ def _start_cli(tmp_path, *args):
 
 
 def test_cli_generate_keys_and_stats(tmp_path):
-    proc, info, port_file = _start_cli(tmp_path, "--generate", "120", "--projects", "2", "--zones", "3", "--seed", "4")
+    proc, info, port_file = _start_cli(
+        tmp_path, "--generate", "120", "--projects", "2", "--zones", "3", "--seed", "4", "--verbose"
+    )
     try:
         url = info["url"]
         assert port_file.read_text().strip() == url.rsplit(":", 1)[1]
@@ -224,9 +226,15 @@ def test_cli_generate_keys_and_stats(tmp_path):
         assert "--port" in clash.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert not port_file.exists()
+    # the request log shows up, the credentials never do
+    assert "/compute/v1/projects/nz-gen-4-001/aggregated/instances -> 200" in err
+    private_key = json.loads(key_file.read_text())["private_key"]
+    for secret in (creds.token, private_key.splitlines()[1], "PRIVATE KEY"):
+        assert secret not in out
+        assert secret not in err
 
 
 def test_cli_lab_dataset_and_errors(tmp_path):
