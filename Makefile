@@ -35,7 +35,7 @@ emulator-down: ## stop the emulator
 	@tools/emulator.sh stop $(LAB)
 
 inventory-graph: ## the lab as the gce inventory plugin sees it
-	@source $(EMULATOR_DIR)/env && ansible-inventory -i inventory/lab --graph
+	@source .lab/$(LAB)/env && source $(EMULATOR_DIR)/env && ansible-inventory -i inventory/lab --graph
 
 demo: setup ## lab up, emulator up, inventory graph, site.yml on the lab, recap
 	@tools/demo.sh

@@ -329,6 +329,13 @@ def write_inventory(lab: str, state: Path, topo: dict, instances: list[dict]) ->
     # The lab's own settings (inventory/lab/group_vars) apply to every use of this inventory.
     (state / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
     (state / "instances.json").write_text(json.dumps(emulated, indent=2) + "\n")
+    # For inventories that do not carry the lab's SSH settings (the gce plugin through the
+    # emulator): `source .lab/<lab>/env` sets them as ansible configuration.
+    (state / "env").write_text(
+        "export ANSIBLE_REMOTE_USER=ops\n"
+        f"export ANSIBLE_PRIVATE_KEY_FILE={state / 'id_ed25519'}\n"
+        f"export ANSIBLE_SSH_COMMON_ARGS='-o UserKnownHostsFile={state / 'known_hosts'} "
+        "-o StrictHostKeyChecking=yes'\n")
     (state / "ssh_config").write_text("".join(
         f"Host {h}\n  HostName {v['ansible_host']}\n  User ops\n  IdentityFile {state / 'id_ed25519'}\n"
         f"  UserKnownHostsFile {state / 'known_hosts'}\n  StrictHostKeyChecking yes\n" for h, v in hosts.items()))
