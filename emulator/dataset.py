@@ -209,24 +209,31 @@ def generate(n: int, projects, zones, seed: int = 0, duplicates: int = 0) -> dic
     if not project_names or not zone_names:
         raise ValueError("generate: need at least one project and one zone")
     result = {p: (list(zone_names), []) for p in project_names}
-    placed: list[tuple[str, str, str]] = []
+    slots = [(p, z) for p in project_names for z in zone_names]
+    if duplicates and len(slots) < 2:
+        raise ValueError("generate: duplicates need more than one zone or project")
+    originals: list[str] = []
+    where: dict[str, set] = {}
     unique = n - duplicates
     for i in range(n):
-        project = project_names[rng.randrange(len(project_names))]
-        zone = zone_names[rng.randrange(len(zone_names))]
+        project, zone = slots[rng.randrange(len(slots))]
         if i < unique:
             role = _ROLES[rng.randrange(len(_ROLES))]
             name = f"{role}-{i:05d}"
+            originals.append(name)
         else:
-            dup_project, dup_zone, name = placed[rng.randrange(len(placed))]
-            if (project, zone) == (dup_project, dup_zone):
-                zone = zone_names[(zone_names.index(zone) + 1) % len(zone_names)]
-                if zone == dup_zone:
-                    project = project_names[(project_names.index(project) + 1) % len(project_names)]
-                    if project == dup_project:
-                        raise ValueError("generate: duplicates need more than one zone or project")
+            # reuse a name, in a project/zone where that name is not yet
+            start = rng.randrange(len(originals))
+            for step in range(len(originals)):
+                name = originals[(start + step) % len(originals)]
+                free = [slot for slot in slots if slot not in where[name]]
+                if free:
+                    project, zone = free[rng.randrange(len(free))]
+                    break
+            else:
+                raise ValueError(f"generate: {duplicates} duplicates do not fit in {len(slots)} project/zone pairs")
             role = name.rsplit("-", 1)[0]
-        placed.append((project, zone, name))
+        where.setdefault(name, set()).add((project, zone))
         result[project][1].append(_random_instance(rng, project, zone, name, role, i))
     return result
 

@@ -72,8 +72,14 @@ def test_generator_duplicates(emulator):
     assert len({i["name"] for i in instances}) == 275
     placements = {(i["selfLink"]) for i in instances}
     assert len(placements) == 300  # same name, never the same project and zone
+    for seed in range(10):  # a name reused several times never lands twice in one project/zone
+        generated = dataset.generate(300, 2, 4, seed=seed, duplicates=40)
+        links = [i["selfLink"] for _, items in generated.values() for i in items]
+        assert len(set(links)) == 300
     with pytest.raises(ValueError, match="duplicates"):
         dataset.generate(5, 1, 1, duplicates=6)
+    with pytest.raises(ValueError, match="more than one zone or project"):
+        dataset.generate(5, 1, 1, duplicates=1)
 
 
 def test_zonal_dump_pages_load_under_their_project(emulator):
