@@ -49,6 +49,7 @@ SERVICES = [
     "compute",
     "sqladmin",
     "secretmanager",  # the database tier (issue 7)
+    "storage",  # gs:// engine artifacts (issue 6)
 ]
 
 _REQUEST_LOG_LIMIT = 20000

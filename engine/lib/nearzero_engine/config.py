@@ -1,0 +1,104 @@
+"""The engine's configuration document: JSON (``.json``) or TOML (``.toml``), validated on load.
+
+Every key has a default, so an empty document is a valid configuration. Unknown keys are an
+error: a typo in a deployment must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    required: bool = True
+    service: str = "nearzero"
+    check_interval_s: float = 5.0
+    connect_timeout_s: int = 3
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    listen: str = "127.0.0.1"
+    port: int = 8095
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    tick_ms: int = 100
+    state_dir: str = ""
+    health: HealthConfig = field(default_factory=HealthConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+
+
+_SECTIONS = {"health": HealthConfig, "database": DatabaseConfig}
+_TOP = {"tick_ms": int, "state_dir": str}
+_TYPES = {
+    HealthConfig: {"listen": str, "port": int},
+    DatabaseConfig: {"required": bool, "service": str, "check_interval_s": (int, float), "connect_timeout_s": int},
+}
+
+
+def _typed(where: str, value, expected):
+    # bool is an int in Python: refuse true/false where a number is expected, and vice versa.
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise ConfigError(f"{where} must be a number, not {value!r}")
+    if not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ConfigError(f"{where} must be of type {names}, not {type(value).__name__} ({value!r})")
+    return value
+
+
+def parse(document: dict, source: str = "config") -> EngineConfig:
+    """Build an EngineConfig from a decoded document; raise ConfigError naming the bad key."""
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: the document must be a table/object at the top level")
+    top: dict = {}
+    for key, value in document.items():
+        if key in _SECTIONS:
+            cls = _SECTIONS[key]
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [{key}] must be a table/object")
+            section = {}
+            for sub, subval in value.items():
+                if sub not in _TYPES[cls]:
+                    raise ConfigError(f"{source}: unknown key {key}.{sub} (known: {', '.join(sorted(_TYPES[cls]))})")
+                section[sub] = _typed(f"{source}: {key}.{sub}", subval, _TYPES[cls][sub])
+            top[key] = cls(**section)
+        elif key in _TOP:
+            top[key] = _typed(f"{source}: {key}", value, _TOP[key])
+        else:
+            known = sorted([*_TOP, *_SECTIONS])
+            raise ConfigError(f"{source}: unknown key {key!r} (known: {', '.join(known)})")
+    cfg = EngineConfig(**top)
+    if not 1 <= cfg.health.port <= 65535:
+        raise ConfigError(f"{source}: health.port must be 1-65535, not {cfg.health.port}")
+    if cfg.tick_ms < 1:
+        raise ConfigError(f"{source}: tick_ms must be at least 1, not {cfg.tick_ms}")
+    if cfg.database.check_interval_s <= 0 or cfg.database.connect_timeout_s < 1:
+        raise ConfigError(f"{source}: database.check_interval_s must be > 0 and database.connect_timeout_s >= 1")
+    return cfg
+
+
+def load(path: str | Path) -> EngineConfig:
+    """Read and validate the document at ``path``: TOML when it ends in ``.toml``, JSON otherwise."""
+    path = Path(path)
+    toml = path.suffix == ".toml"
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration {path}: {exc.strerror}. "
+                          "Fix: pass --config with the path the deployment wrote.") from None
+    try:
+        document = tomllib.loads(raw.decode()) if toml else json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid {'TOML' if toml else 'JSON'}: {exc}") from None
+    return parse(document, str(path))

@@ -1,0 +1,94 @@
+"""The database check: a libpq connection through the service the Cloud SQL role writes.
+
+libpq reads ``PGSERVICEFILE``, ``PGPASSFILE`` and ``PGSERVICE`` from the environment (the unit
+sets them), so the engine holds no host, password or TLS setting of its own: it connects to
+``service=<name>`` and runs ``SELECT 1`` on a persistent connection, reconnecting when it breaks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class DbState:
+    ok: bool
+    detail: str
+    checked_at: float
+
+
+class DatabaseMonitor:
+    """Checks the database every ``interval`` seconds in a background thread."""
+
+    def __init__(self, service: str, interval: float, connect_timeout: int, log):
+        self.service = service
+        self.interval = interval
+        self.connect_timeout = connect_timeout
+        self.log = log
+        self._conn = None
+        self._lock = threading.Lock()
+        self._state = DbState(False, "not checked yet", 0.0)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def state(self) -> DbState:
+        with self._lock:
+            return self._state
+
+    def check_once(self) -> DbState:
+        """Run one check now and record its result."""
+        try:
+            import psycopg2
+        except ImportError:
+            state = DbState(False, "psycopg2 is not installed: apt-get install python3-psycopg2", time.time())
+            self._set(state)
+            return state
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg2.connect(service=self.service, connect_timeout=self.connect_timeout,
+                                              application_name="nearzero-engine")
+                self._conn.autocommit = True
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                cur.fetchone()
+            params = self._conn.get_dsn_parameters()
+            state = DbState(True, f"connected to {params.get('host', '?')}:{params.get('port', '?')}"
+                                  f"/{params.get('dbname', '?')} (sslmode={params.get('sslmode', '?')})", time.time())
+        except psycopg2.Error as exc:
+            self._drop()
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            state = DbState(False, f"service {self.service!r}: {reason}", time.time())
+        self._set(state)
+        return state
+
+    def _set(self, state: DbState) -> None:
+        with self._lock:
+            previous, self._state = self._state, state
+        if previous.ok != state.ok or previous.checked_at == 0.0:
+            (self.log.info if state.ok else self.log.error)("database: %s", state.detail)
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            # the connection is already broken: closing it is best effort
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.check_once()
+
+    def start(self) -> None:
+        self.check_once()
+        self._thread = threading.Thread(target=self._run, name="db-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.connect_timeout + 1)
+        self._drop()
