@@ -114,6 +114,8 @@ options:
       - What to do when two instances get the same host name (same name in two projects or zones).
       - V(qualify) renames every colliding host C(<hostname>.<zone>.<project>), for example
         C(engine-1.us-central1-a.prod-project); V(error) fails listing the collisions.
+      - When host names come from labels or addresses and still collide within one zone, the instance name
+        is added too, C(<hostname>.<instance name>.<zone>.<project>) (and the instance id if even that collides).
     type: str
     choices: [qualify, error]
     default: qualify
@@ -288,7 +290,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             client.ensure_token()
         except GcpError as exc:
             raise AnsibleError(f"gce inventory: {exc}") from None
-        api = ComputeApi(client, self._templated("api_endpoint"))
+        endpoint = self._templated("api_endpoint")
+        if not endpoint or not str(endpoint).startswith(("http://", "https://")):
+            raise AnsibleError(
+                f"gce inventory: api_endpoint is {endpoint!r}, not an http(s) URL. If it comes from a lookup such as "
+                "lookup('env', 'NEARZERO_EMULATOR_URL'), set that variable (for the lab: source "
+                ".lab/demo/emulator/env after `make demo`), or remove api_endpoint to use Google's.")
+        api = ComputeApi(client, str(endpoint))
         projects = [str(p) for p in self._templated("projects") or []]
         if not projects:
             raise AnsibleError("gce inventory: 'projects' is empty; list at least one project ID.")
@@ -567,7 +575,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 for n in sorted(dupes))
             raise AnsibleError(f"gce inventory: duplicate host names ({detail}). Set duplicate_names: qualify, or "
                                "choose other 'hostnames'.")
-        return [(f"{n}.{f['zone']}.{f['project']}" if n in dupes else n, f, h) for n, f, h in records]
+        records = [(f"{n}.{f['zone']}.{f['project']}" if n in dupes else n, f, h) for n, f, h in records]
+        # Host names taken from labels or addresses can still collide inside one zone: the instance
+        # name (unique per zone and project) then goes in too, and the instance id as a last resort.
+        for extra in ("name", "id"):
+            counts = {}
+            for name, _facts, _host in records:
+                counts[name] = counts.get(name, 0) + 1
+            if max(counts.values()) == 1:
+                break
+            records = [(self._insert(n, f, f.get(extra)) if counts[n] > 1 else n, f, h) for n, f, h in records]
+        return records
+
+    @staticmethod
+    def _insert(hostname, facts, value):
+        """Put ``value`` before the trailing .<zone>.<project> of a qualified host name."""
+        suffix = f".{facts['zone']}.{facts['project']}"
+        return f"{hostname[:-len(suffix)]}.{value}{suffix}"
 
     @staticmethod
     def _default_groups(facts):

@@ -48,7 +48,11 @@ def ansible_inventory(config, *args, env=None, check=True):
                           env=env or base_env(), capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"ansible-inventory failed ({proc.returncode}):\n{proc.stderr}")
-    proc.data = json.loads(proc.stdout) if proc.returncode == 0 and "--list" in args else None
+    proc.data = None
+    if proc.returncode == 0 and "--list" in args:
+        # with -v the CLI prints its configuration first; the JSON document starts at a lone "{"
+        start = 0 if proc.stdout.startswith("{") else proc.stdout.index("\n{\n") + 1
+        proc.data = json.loads(proc.stdout[start:])
     return proc
 
 
