@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import dataset
 from . import fields as fields_mod
 from .auth import AuthState, new_key_pair
+from .discovery import check_selection
 from .errors import ApiError, OAuthError, for_status, unauthenticated
 from .faults import FaultSet
 from .jsonenc import dumps
@@ -124,6 +125,7 @@ class Route:
     auth: bool
     scopes: tuple
     google: bool
+    schema: tuple | None
 
 
 @dataclass
@@ -147,13 +149,26 @@ class Router:
     def __init__(self):
         self.routes: list[Route] = []
 
-    def add(self, method: str, pattern: str, handler, *, kind: str, auth: bool = True, scopes=(), google: bool = True):
+    def add(
+        self,
+        method: str,
+        pattern: str,
+        handler,
+        *,
+        kind: str,
+        auth: bool = True,
+        scopes=(),
+        google: bool = True,
+        schema: tuple[str, str] | None = None,
+    ):
         """Serve ``method`` on paths fully matching ``pattern`` with ``handler(call) -> Response``.
 
         ``auth``: require a valid bearer token (accepted ``scopes``; cloud-platform always works).
         ``google``: a Google API front end (``fields=``, ``prettyPrint``, gzip apply).
+        ``schema``: ``(discovery document, response schema)``, e.g. ``("compute.v1", "InstanceList")``,
+        against which ``fields=`` selections are checked.
         """
-        self.routes.append(Route(method, re.compile(pattern), handler, kind, auth, tuple(scopes), google))
+        self.routes.append(Route(method, re.compile(pattern), handler, kind, auth, tuple(scopes), google, schema))
 
     def match(self, method: str, path: str):
         """``(route, match)``, or ``(None, allowed_methods)`` when nothing serves ``method`` there."""
@@ -469,7 +484,7 @@ class Emulator:
         except Exception:
             LOG.error("emulator handler failed for %s %s\n%s", method, target, traceback.format_exc())
             response = Response(500, for_status(500).body())
-        payload = self._encode(request, response, google)
+        payload = self._encode(request, response, google, route.schema if route else None)
         out_headers = {"Content-Type": response.content_type, **response.headers}
         if effect and effect.malformed:
             payload = payload[: max(1, len(payload) // 2)]
@@ -484,7 +499,7 @@ class Emulator:
             LOG.info("%s %s -> %s (%d bytes)", method, target, response.status, len(payload))
         return response.status, out_headers, payload
 
-    def _encode(self, request: RecordedRequest, response: Response, google: bool) -> bytes:
+    def _encode(self, request: RecordedRequest, response: Response, google: bool, schema) -> bytes:
         body = response.body
         if body is None:
             return b""
@@ -498,7 +513,10 @@ class Emulator:
         spec = (request.query.get("fields") or [""])[-1]
         if spec and 200 <= response.status < 300:
             try:
-                body = fields_mod.apply(fields_mod.parse(spec), body)
+                tree = fields_mod.parse(spec)
+                if schema:
+                    check_selection(tree, *schema)
+                body = fields_mod.apply(tree, body)
             except ApiError as exc:
                 response.status, response.headers = exc.code, {}
                 body = exc.body()

@@ -238,21 +238,31 @@ def register(router, emulator):
         body["selfLink"] = f"{API_BASE}/projects/{project.name}/zones"
         return Response(body=body)
 
-    router.add(
+    schema = "compute.v1"
+    add = router.add
+    add(
         "GET",
         PREFIX + r"/aggregated/instances",
         aggregated,
         kind="compute.instances.aggregatedList",
         scopes=COMPUTE_SCOPES,
+        schema=(schema, "InstanceAggregatedList"),
     )
-    router.add(
-        "GET", PREFIX + r"/zones/(?P<zone>[^/]+)/instances", zonal, kind="compute.instances.list", scopes=COMPUTE_SCOPES
+    add(
+        "GET",
+        PREFIX + r"/zones/(?P<zone>[^/]+)/instances",
+        zonal,
+        kind="compute.instances.list",
+        scopes=COMPUTE_SCOPES,
+        schema=(schema, "InstanceList"),
     )
-    router.add(
+    add(
         "GET",
         PREFIX + r"/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)",
         get_instance,
         kind="compute.instances.get",
         scopes=COMPUTE_SCOPES,
+        schema=(schema, "Instance"),
     )
-    router.add("GET", PREFIX + r"/zones", zones, kind="compute.zones.list", scopes=COMPUTE_SCOPES)
+    add("GET", PREFIX + r"/zones", zones, kind="compute.zones.list", scopes=COMPUTE_SCOPES,
+        schema=(schema, "ZoneList"))  # fmt: skip

@@ -137,6 +137,17 @@ def test_partial_response_fields(emulator, api):
         response = api("projects/p1/aggregated/instances", fields=bad)
         assert response.status_code == 400, bad
         assert response.json()["error"]["errors"][0]["reason"] == "invalidParameter"
+    # names are checked against the discovery document, as Google does
+    for path, bad, name in [
+        ("projects/p1/aggregated/instances", "items/*/instances(name,networkInterface/networkIP)", "networkInterface"),
+        ("projects/p1/aggregated/instances", "item", "item"),
+        ("projects/p1/zones/us-central1-a/instances", "items(name,stat)", "stat"),
+        ("projects/p1/zones", "items(name,zone)", "zone"),
+    ]:
+        response = api(path, fields=bad)
+        assert response.status_code == 400, bad
+        assert response.json()["error"]["message"] == f"Invalid field selection {name}"
+    assert api("projects/p1/zones", fields="items(name,region),nextPageToken").status_code == 200
 
 
 def test_gzip_needs_accept_encoding_and_user_agent(emulator, api):
