@@ -60,6 +60,14 @@ class EmulatorError(RuntimeError):
     """The emulator cannot start or was misused; the message names the fix."""
 
 
+class MetadataError(Exception):
+    """A failure of the metadata server (plain text, as the real one answers)."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
 class Headers(dict):
     """Request headers: a dict with lower-cased keys, looked up case-insensitively."""
 
@@ -465,7 +473,7 @@ class Emulator:
                     self.auth.expire(authorization[7:].strip())
                 raise unauthenticated()
             if effect and effect.status:
-                raise for_status(effect.status)
+                raise self._injected(route, effect.status)
             if route is None:
                 if found:
                     raise ApiError(
@@ -480,6 +488,11 @@ class Emulator:
             response = Response(exc.code, exc.body(), dict(exc.headers))
         except OAuthError as exc:
             response = Response(exc.code, exc.body())
+            google = False
+        except MetadataError as exc:
+            response = Response(
+                exc.code, f"Injected failure {exc.code}.\n", {"Metadata-Flavor": "Google"}, "text/plain"
+            )
             google = False
         except Exception:
             LOG.error("emulator handler failed for %s %s\n%s", method, target, traceback.format_exc())
@@ -498,6 +511,19 @@ class Emulator:
         if self.log_requests:
             LOG.info("%s %s -> %s (%d bytes)", method, target, response.status, len(payload))
         return response.status, out_headers, payload
+
+    @staticmethod
+    def _injected(route: Route | None, status: int) -> Exception:
+        """The error an injected status produces, in the style of the endpoint it hits."""
+        kind = route.kind if route else ""
+        if kind.startswith("oauth."):
+            error = (
+                "internal_failure" if status >= 500 else "rate_limit_exceeded" if status == 429 else "invalid_request"
+            )
+            return OAuthError(error, f"Injected failure {status}.", code=status)
+        if kind.startswith("metadata."):
+            return MetadataError(status)
+        return for_status(status)
 
     def _encode(self, request: RecordedRequest, response: Response, google: bool, schema) -> bytes:
         body = response.body

@@ -143,3 +143,30 @@ def test_global_latency(emulator, get):
     started = time.monotonic()
     get()
     assert time.monotonic() - started >= 0.15
+
+
+def test_token_endpoint_faults_are_oauth_shaped_and_retried_by_google_auth(emulator, sa_key_file):
+    emulator.add_project("fp", ["us-central1-a"])
+    fault = emulator.faults.add(path_regex="^/token$", status=503)
+    creds = service_account.Credentials.from_service_account_file(
+        str(sa_key_file), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    assert gtr.AuthorizedSession(creds).get(emulator.url + PATH, timeout=10).status_code == 200
+    assert fault.fired == 1
+    token_calls = [r for r in emulator.requests if r.kind == "oauth.token"]
+    assert [r.status for r in token_calls] == [503, 200]
+    emulator.faults.add(path_regex="^/token$", status=429)
+    body = requests.post(emulator.token_uri, data={"grant_type": "x"}, timeout=10).json()
+    assert body == {"error": "rate_limit_exceeded", "error_description": "Injected failure 429."}
+
+
+def test_metadata_faults_are_plain_text(emulator):
+    emulator.faults.add(path_regex="/token$", status=500)
+    response = requests.get(
+        emulator.url + "/computeMetadata/v1/instance/service-accounts/default/token",
+        headers={"Metadata-Flavor": "Google"},
+        timeout=10,
+    )
+    assert response.status_code == 500
+    assert response.headers["Metadata-Flavor"] == "Google"
+    assert response.text == "Injected failure 500.\n"
