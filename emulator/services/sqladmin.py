@@ -251,9 +251,12 @@ class SqlStore:
                     self._lab_settings[key] = current["settings"]
                 self.lab_containers.pop(key)
             ca_pem = (path.parent / lab.get("ca_file", "pki/ca.pem")).read_text()
+            by_host = {spec["host"]: spec["name"] for spec in lab["instances"]}
             for spec in sorted(lab["instances"], key=lambda s: s["role"] != "primary"):
                 key = (project, spec["name"])
-                master = spec.get("masterInstanceName") if key not in self._promoted else None
+                master = None
+                if spec["role"] == "replica" and key not in self._promoted:
+                    master = by_host.get(spec.get("primary_host"))
                 self.add_instance(
                     project,
                     spec["name"],

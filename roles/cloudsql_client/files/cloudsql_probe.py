@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""Check and measure the engine's database connection; print one JSON object.
+
+``route IP [--public-interface IF ...]``: which interface and source address the kernel
+would use to reach IP, and whether that path is public (a listed interface, or a source
+address that is not private).
+
+``probe [--queries N] [--connects N]``: connect with the libpq service from the environment
+(PGSERVICEFILE, PGPASSFILE, PGSERVICE), so the exact settings the engine uses are tested.
+Reports the TLS session (pg_stat_ssl), whether the server accepts writes, connect time and
+``SELECT 1`` round trips (p50/p99 in microseconds), and tries the same service with
+``sslmode=disable`` to prove the server refuses plain text. Never prints credentials.
+"""
+
+import argparse
+import ipaddress
+import json
+import math
+import subprocess
+import sys
+import time
+
+
+def percentile(samples, pct):
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(samples)
+    return ordered[max(1, math.ceil(pct / 100.0 * len(ordered))) - 1]
+
+
+def route(args):
+    out = json.loads(subprocess.check_output(["ip", "-j", "route", "get", args.ip]))[0]
+    dev, src = out.get("dev", ""), out.get("prefsrc", "")
+    reasons = []
+    if dev in args.public_interface:
+        reasons.append(f"interface {dev} is listed in cloudsql_client_public_interfaces")
+    try:
+        source = ipaddress.ip_address(src)
+        if source.is_global:
+            reasons.append(f"source address {src} on {dev} is a public address")
+    except ValueError:
+        reasons.append(f"the kernel chose no usable source address ({src!r})")
+    return {"dev": dev, "src": src, "gateway": out.get("gateway"), "public": bool(reasons), "reasons": reasons}
+
+
+def probe(args):
+    import psycopg2
+
+    result = {"connect_ms": [], "ok": False}
+    conn = None
+    for _ in range(args.connects):
+        start = time.perf_counter()
+        if conn is not None:
+            conn.close()
+        conn = psycopg2.connect("")
+        result["connect_ms"].append((time.perf_counter() - start) * 1000.0)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute(
+        "select s.ssl, s.version, s.cipher, s.bits, pg_is_in_recovery(), "
+        "current_setting('transaction_read_only'), inet_server_addr()::text "
+        "from pg_stat_ssl s where s.pid = pg_backend_pid()"
+    )
+    ssl, version, cipher, bits, in_recovery, read_only, server_addr = cur.fetchone()
+    result.update(
+        ssl=bool(ssl), tls_version=version, cipher=cipher, bits=bits, server_addr=server_addr,
+        sslmode=conn.get_dsn_parameters().get("sslmode"), host=conn.get_dsn_parameters().get("host"),
+        accepts_writes=(not in_recovery and read_only == "off"),
+    )
+    rtts = []
+    for _ in range(args.queries):
+        start = time.perf_counter()
+        cur.execute("select 1")
+        cur.fetchone()
+        rtts.append((time.perf_counter() - start) * 1e6)
+    conn.close()
+    connects = result.pop("connect_ms")
+    result.update(
+        queries=len(rtts),
+        select1_p50_us=round(percentile(rtts, 50), 1),
+        select1_p99_us=round(percentile(rtts, 99), 1),
+        connect_p50_ms=round(percentile(connects, 50), 2),
+        connect_max_ms=round(max(connects), 2),
+    )
+    try:
+        psycopg2.connect("sslmode=disable").close()
+        result["plaintext"] = "accepted"
+    except psycopg2.OperationalError as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # the server's own refusal names the missing encryption; anything else proves nothing
+        result["plaintext"] = "refused" if "no encryption" in text else "failed"
+        result["plaintext_error"] = text
+    result["ok"] = result["ssl"] and result["plaintext"] == "refused"
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("route")
+    r.add_argument("ip")
+    r.add_argument("--public-interface", action="append", default=[])
+    p = sub.add_parser("probe")
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--connects", type=int, default=20)
+    args = parser.parse_args()
+    try:
+        out = route(args) if args.cmd == "route" else probe(args)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {first}"}))
+        return 1
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
