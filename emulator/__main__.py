@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="report zones of a project as unreachable",
     )
+    parser.add_argument(
+        "--quota",
+        metavar="PROJECT=N",
+        action="append",
+        default=[],
+        help="allow N Compute reads per minute for PROJECT, then 403 rateLimitExceeded",
+    )
     parser.add_argument("--faults", metavar="FILE", help="YAML/JSON list of fault rules (see README)")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay added to every API request")
     parser.add_argument("--token-ttl", type=int, default=3600, help="lifetime of issued tokens in seconds")
@@ -78,6 +85,10 @@ def _configure(emu: Emulator, args) -> None:
         emu.generate(args.generate, args.projects, args.zones, seed=args.seed, duplicates=args.duplicates)
     for project, kind in _pairs(args.project_error, "--project-error"):
         emu.set_project_error(project, kind)
+    for project, limit in _pairs(args.quota, "--quota"):
+        if not limit.isdigit():
+            raise EmulatorError(f"--quota {project}={limit}: N must be a whole number of requests per minute")
+        emu.set_quota(project, int(limit))
     for project, zones in _pairs(args.unreachable, "--unreachable"):
         emu.set_unreachable(project, zones.split(","))
     if args.faults:

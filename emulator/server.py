@@ -322,6 +322,10 @@ class Emulator:
         """
         self.compute.set_project_error(project, kind)
 
+    def set_quota(self, project: str, per_minute: int | None, status: int = 403) -> None:
+        """Allow ``per_minute`` Compute reads of ``project`` in any 60 s; then 403 rateLimitExceeded (or 429)."""
+        self.compute.set_quota(project, per_minute, status)
+
     def set_unreachable(self, project: str, zones) -> None:
         """Report these zones of ``project`` as unreachable."""
         self.compute.set_unreachable(project, zones)

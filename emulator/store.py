@@ -9,8 +9,9 @@ through 50,000 instances filters them once, not once per page.
 from __future__ import annotations
 
 import threading
+import time
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from . import fields as fields_mod
 from .errors import ApiError
@@ -94,6 +95,20 @@ class Project:
         self.zone_records: dict[str, Record] = {}
         self.error: str | None = None
         self.unreachable: set[str] = set()
+        self.quota: tuple[int, int] | None = None  # (requests per minute, status when exceeded)
+        self._calls: deque = deque()
+
+    def spend_quota(self) -> bool:
+        """Count one read against the per-minute quota; False when it is exhausted."""
+        if self.quota is None:
+            return True
+        now = time.monotonic()
+        while self._calls and now - self._calls[0] >= 60:
+            self._calls.popleft()
+        if len(self._calls) >= self.quota[0]:
+            return False
+        self._calls.append(now)
+        return True
 
 
 class ComputeStore:
@@ -158,6 +173,17 @@ class ComputeStore:
         with self.lock:
             self._project(name).error = kind
             self._touch()
+
+    def set_quota(self, name: str, per_minute: int | None, status: int = 403) -> None:
+        """Limit Compute reads of the project to ``per_minute`` in any 60 s (None: no limit)."""
+        if per_minute is not None and per_minute < 0:
+            raise ValueError(f"quota {per_minute} must be 0 or more requests per minute")
+        if status not in (403, 429):
+            raise ValueError(f"quota status {status} must be 403 (rateLimitExceeded) or 429")
+        with self.lock:
+            project = self._project(name)
+            project.quota = None if per_minute is None else (per_minute, status)
+            project._calls.clear()
 
     def set_unreachable(self, name: str, zones) -> None:
         """Mark zones of the project unreachable (aggregated lists report them in ``unreachables``)."""

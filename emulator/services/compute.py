@@ -75,6 +75,10 @@ def _project(call, permission: str):
         raise quota_exceeded(name, 403)
     if error == "rate_limited":
         raise quota_exceeded(name, 429)
+    with emu.compute.lock:
+        allowed = project.spend_quota()
+    if not allowed:
+        raise quota_exceeded(name, project.quota[1])
     return project
 
 

@@ -257,3 +257,25 @@ def test_fixture_dump_is_served_as_recorded(emulator, api):
     served = api("projects/gcpdiag-gce1-aaaa/aggregated/instances").json()
     assert served["items"] == original["items"]
     assert served["selfLink"] == original["selfLink"]
+
+
+def test_per_minute_quota(emulator, api):
+    emulator.add_project("metered", ["us-central1-a"])
+    emulator.add_project("free", ["us-central1-a"])
+    emulator.set_quota("metered", 3)
+    codes = [api("projects/metered/aggregated/instances").status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+    exceeded = api("projects/metered/zones")
+    assert exceeded.status_code == 403
+    error = exceeded.json()["error"]
+    assert error["errors"][0]["reason"] == "rateLimitExceeded"
+    assert "per minute" in error["message"]
+    assert api("projects/free/aggregated/instances").status_code == 200
+    emulator.set_quota("metered", 0, status=429)
+    limited = api("projects/metered/aggregated/instances")
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "1"
+    emulator.set_quota("metered", None)
+    assert api("projects/metered/aggregated/instances").status_code == 200
+    with pytest.raises(ValueError, match="403"):
+        emulator.set_quota("metered", 1, status=500)
