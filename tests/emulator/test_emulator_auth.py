@@ -130,7 +130,8 @@ def test_metadata_server_credentials(metadata_env, monkeypatch, tmp_path):
     emulator = metadata_env
     emulator.metadata_project = "mdproj"
     emulator.add_project("mdproj", ["europe-west4-a"])
-    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud ADC file of this machine
     creds, project = google.auth.default()
     assert isinstance(creds, compute_engine.Credentials)
