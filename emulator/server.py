@@ -486,7 +486,11 @@ class Emulator:
                 raise ApiError(404, f"The requested URL {path} was not found on this server.", "notFound")
             call = Call(self, request, found.groupdict())
             if route.auth:
-                call.token = self.auth.check_bearer(headers.get("authorization"), route.scopes)
+                authorization = headers.get("authorization")
+                if not authorization and request.query.get("access_token"):
+                    # Google also takes the token as a query parameter
+                    authorization = "Bearer " + request.query["access_token"][-1]
+                call.token = self.auth.check_bearer(authorization, route.scopes)
             response = route.handler(call)
         except ApiError as exc:
             response = Response(exc.code, exc.body(), dict(exc.headers))
@@ -513,7 +517,7 @@ class Emulator:
         with self._lock:
             self.statuses[response.status] += 1
         if self.log_requests:
-            LOG.info("%s %s -> %s (%d bytes)", method, target, response.status, len(payload))
+            LOG.info("%s %s -> %s (%d bytes)", method, _loggable(path, request.query), response.status, len(payload))
         return response.status, out_headers, payload
 
     @staticmethod
@@ -551,6 +555,19 @@ class Emulator:
                 response.status, response.headers = exc.code, {}
                 body = exc.body()
         return dumps(body, pretty=pretty)
+
+
+_SECRET_PARAMS = {"access_token", "oauth_token", "key"}
+
+
+def _loggable(path: str, query: dict) -> str:
+    """The request target with credential-carrying query parameters masked."""
+    if not query:
+        return path
+    shown = "&".join(
+        f"{name}={'***' if name in _SECRET_PARAMS else value}" for name, values in query.items() for value in values
+    )
+    return f"{path}?{shown}"
 
 
 def _handler_class(emulator: Emulator):

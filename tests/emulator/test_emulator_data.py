@@ -218,6 +218,11 @@ def test_cli_generate_keys_and_stats(tmp_path):
         session = gtr.AuthorizedSession(creds)
         body = session.get(f"{url}/compute/v1/projects/nz-gen-4-001/aggregated/instances", timeout=10).json()
         assert sum(len(s.get("instances", [])) for s in body["items"].values()) > 0
+        # a token passed as a query parameter works, and is masked in the request log
+        by_query = requests.get(
+            f"{url}/compute/v1/projects/nz-gen-4-001/zones", params={"access_token": creds.token}, timeout=10
+        )
+        assert by_query.status_code == 200
         stats = requests.get(url + "/_emulator/stats", timeout=10).json()
         assert stats["tokens_issued"] == 1
         assert stats["requests"]["compute.instances.aggregatedList"] == 1
@@ -237,6 +242,7 @@ def test_cli_generate_keys_and_stats(tmp_path):
     assert not port_file.exists()
     # the request log shows up, the credentials never do
     assert "/compute/v1/projects/nz-gen-4-001/aggregated/instances -> 200" in err
+    assert "/compute/v1/projects/nz-gen-4-001/zones?access_token=*** -> 200" in err
     private_key = json.loads(key_file.read_text())["private_key"]
     for secret in (creds.token, private_key.splitlines()[1], "PRIVATE KEY"):
         assert secret not in out
