@@ -279,3 +279,33 @@ def test_per_minute_quota(emulator, api):
     assert api("projects/metered/aggregated/instances").status_code == 200
     with pytest.raises(ValueError, match="403"):
         emulator.set_quota("metered", 1, status=500)
+
+
+def test_concurrent_walks_are_consistent(emulator):
+    """Parallel clients (one per project, as the inventory plugin fetches) see complete, unmixed pages."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    emulator.add_access_token(TOKEN)
+    projects = emulator.generate(1600, projects=4, zones=5, seed=9)
+    expected = {
+        p: sorted(r.data["name"] for rs in emulator.compute.projects[p].zones.values() for r in rs) for p in projects
+    }
+
+    def walk(job):
+        project, params = job
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {TOKEN}"
+        names, token = [], None
+        while True:
+            query = {**params, "maxResults": 50, **({"pageToken": token} if token else {})}
+            body = session.get(f"{emulator.url}/compute/v1/projects/{project}/aggregated/instances", params=query,
+                               timeout=30).json()  # fmt: skip
+            names += [i["name"] for s in body.get("items", {}).values() for i in s.get("instances", [])]
+            token = body.get("nextPageToken")
+            if not token:
+                return project, sorted(names)
+
+    jobs = [(p, params) for p in projects for params in ({}, {"fields": "items/*/instances(name),nextPageToken"})]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for project, names in pool.map(walk, jobs):
+            assert names == expected[project]
