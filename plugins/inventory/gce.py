@@ -241,6 +241,58 @@ def _base(url):
     return url.rsplit("/", 1)[-1] if url else None
 
 
+# Values repeated across many hosts (a zone, a machine type, a label value...). ansible-core tags
+# every stored string with its origin unless it already carries one; handing it the tagged string
+# it made for an earlier host lets it skip re-tagging (and keeps one copy in memory). Trust is not
+# touched: the values stay untrusted exactly as ansible-core stored them the first time.
+_SHARED = ("project", "zone", "region", "status", "machine_type", "machine_family", "cpu_platform", "network",
+           "subnetwork", "nic_type", "provisioning_model", "creation_timestamp")
+
+
+def _share(facts, interned):
+    """Swap repeated strings in ``facts`` for the tagged copies already stored; True if some were new."""
+    missing = False
+    for key in _SHARED:
+        value = facts.get(key)
+        if value is not None:
+            known = interned.get(value)
+            if known is None:
+                missing = True
+            else:
+                facts[key] = known
+    labels = facts.get("labels")
+    if labels:
+        for key, value in labels.items():
+            known = interned.get(value)
+            if known is None:
+                missing = True
+            else:
+                labels[key] = known
+    for key in ("tags", "service_accounts"):
+        items = facts.get(key)
+        if items:
+            for index, value in enumerate(items):
+                known = interned.get(value)
+                if known is None:
+                    missing = True
+                else:
+                    items[index] = known
+    return missing
+
+
+def _learn(stored, interned):
+    """Remember the tagged strings ansible-core stored for one host (see _share)."""
+    for key in _SHARED:
+        value = stored.get(key)
+        if value is not None:
+            interned.setdefault(value, value)
+    for value in (stored.get("labels") or {}).values():
+        interned.setdefault(value, value)
+    for key in ("tags", "service_accounts"):
+        for value in stored.get(key) or ():
+            interned.setdefault(value, value)
+
+
 def _group(prefix, value):
     return _UNSAFE_GROUP_CHARS.sub("_", f"{prefix}_{value}")
 
@@ -543,9 +595,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         groups = self.get_option("groups")
         keyed = self.get_option("keyed_groups")
         known_groups = set(inventory.groups)
+        interned = {}
         for name, facts, ansible_host in records:
             inventory.add_host(name)
+            missing = _share(facts, interned)
             inventory.set_variable(name, var_name, facts)
+            if missing:
+                _learn(inventory.get_host(name).vars[var_name], interned)
             if ansible_host:
                 inventory.set_variable(name, "ansible_host", ansible_host)
             if default_groups:
