@@ -144,7 +144,7 @@ def run_size(work: Path, collections: Path, shim_dir: Path, size: int, args) -> 
     try:
         projects = [f"nz-gen-0-{i:03d}" for i in range(args.projects)]
         ours, theirs = write_configs(work, url, key, projects)
-        base_env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+        base_env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_WARNING="False", **dict(args.ansible_env))
         base_env.pop("PYTHONPATH", None)
         incumbent_env = dict(
             base_env,
@@ -190,6 +190,9 @@ def markdown(rows: list[dict], args, command: str) -> str:
         "plugin runs with `statuses: []` so both list the same instances. Requests and tokens are the emulator's "
         "counters. Peak RSS is the child's `ru_maxrss`.",
         "",
+        ("Extra environment for both plugins: " + ", ".join(f"`{k}={v}`" for k, v in args.ansible_env) + "."
+         if args.ansible_env else "No extra environment: the project's `ansible.cfg` as committed."),
+        "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared with other work), Python "
         f"{platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
@@ -218,7 +221,11 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "inventory.md"),
                         help="markdown file to write ('-' for stdout only)")
+    parser.add_argument("--append", action="store_true", help="append to --out instead of replacing it")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (outputs, logs)")
+    parser.add_argument("--ansible-env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)),
+                        metavar="KEY=VALUE", help="extra environment for both plugins' runs, e.g. "
+                        "ANSIBLE_INJECT_FACT_VARS=False to try an ansible.cfg setting (repeatable)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     command = "python bench/inventory/run.py " + " ".join(sys.argv[1:])
@@ -234,8 +241,11 @@ def main() -> int:
         text = markdown(rows, args, command)
         print(text)
         if args.out != "-":
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(text)
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if args.append and out.exists():
+                text = out.read_text() + "\n" + text.replace("# Inventory benchmark", "## Inventory benchmark", 1)
+            out.write_text(text)
     finally:
         if args.keep:
             print(f"work directory kept: {work}")

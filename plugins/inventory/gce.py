@@ -168,6 +168,7 @@ options:
 """
 
 EXAMPLES = r"""
+---
 # inventory/prod.gce.yml: two projects, application default credentials
 plugin: nearzero.gcp.gce
 projects: [trading-prod-us, trading-prod-eu]
@@ -177,6 +178,7 @@ keyed_groups:
   - key: gce.labels.team | default('none')
     prefix: team
 
+---
 # Only two zones, service-account key kept in a vault, public hosts reached by their external IP
 plugin: gce
 projects: [trading-lab]
@@ -185,6 +187,7 @@ auth_kind: serviceaccount
 service_account_contents: "{{ vault_gcp_key }}"
 ansible_host_preference: [public_ip, private_ip]
 
+---
 # Impersonation, GPU hosts only, cache for ten minutes
 plugin: gce
 projects: [trading-prod-us]
@@ -197,6 +200,7 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: .cache/inventory
 cache_timeout: 600
 
+---
 # Draw the group tree (groups with host counts) with Graphviz:
 #   ansible-inventory -i inventory/prod.gce.yml --list > inv.json
 #   python tools/inventory_graph.py inv.json -o inventory.svg
