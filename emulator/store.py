@@ -65,6 +65,11 @@ class _View(Fragment):
         return self.record.encoded(self.tree, self.key, pretty)
 
 
+def project_number(name: str) -> int:
+    """A stable 12-digit project number for a project id."""
+    return 100000000000 + zlib.crc32(name.encode()) % 900000000000
+
+
 def zone_name(value: str) -> str:
     """``zones/x`` or a zone URL or a bare name -> ``x``."""
     return value.rstrip("/").rsplit("/", 1)[-1]
@@ -127,7 +132,7 @@ class ComputeStore:
     def _project(self, name: str) -> Project:
         project = self.projects.get(name)
         if project is None:
-            project = Project(name, 100000000000 + zlib.crc32(name.encode()) % 900000000000)
+            project = Project(name, project_number(name))
             self.projects[name] = project
         return project
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..errors import ApiError
 from ..server import Response
+from ..store import project_number
 
 ROOT = "/computeMetadata/v1"
 _FLAVOR = {"Metadata-Flavor": "Google"}
@@ -52,9 +53,7 @@ def register(router, emulator):
         return _text(call.emulator.metadata_project)
 
     def numeric_project_id(call):
-        emu = call.emulator
-        emu.compute.add_project(emu.metadata_project)
-        return _text(str(emu.compute.projects[emu.metadata_project].number))
+        return _text(str(project_number(call.emulator.metadata_project)))
 
     def universe(call):
         return _text("googleapis.com")
@@ -84,9 +83,7 @@ def register(router, emulator):
         return _json({"access_token": issued.value, "expires_in": emu.auth.token_ttl, "token_type": "Bearer"})
 
     def zone(call):
-        emu = call.emulator
-        emu.compute.add_project(emu.metadata_project)
-        return _text(f"projects/{emu.compute.projects[emu.metadata_project].number}/zones/us-central1-a")
+        return _text(f"projects/{project_number(call.emulator.metadata_project)}/zones/us-central1-a")
 
     account_path = ROOT + r"/instance/service-accounts/(?P<account>[^/]+)"
     add = router.add

@@ -247,3 +247,22 @@ def test_key_file_shape(emulator):
     assert info["token_uri"] == emulator.url + "/token"
     assert info["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
     assert json.loads(json.dumps(info)) == info
+
+
+def test_metadata_project_paths(emulator):
+    emulator.metadata_project = "mdproj"
+    flavor = {"Metadata-Flavor": "Google"}
+    root = emulator.url + "/computeMetadata/v1/"
+    assert requests.get(root + "project/project-id", headers=flavor, timeout=10).text == "mdproj"
+    number = requests.get(root + "project/numeric-project-id", headers=flavor, timeout=10).text
+    assert number.isdigit() and len(number) == 12
+    zone = requests.get(root + "instance/zone", headers=flavor, timeout=10).text
+    assert zone == f"projects/{number}/zones/us-central1-a"
+    ping = requests.get(emulator.url + "/", timeout=10)
+    assert ping.headers["Metadata-Flavor"] == "Google"
+    # reading metadata creates no Compute project
+    emulator.add_access_token("t")
+    listing = requests.get(
+        emulator.url + "/compute/v1/projects/mdproj/zones", headers={"Authorization": "Bearer t"}, timeout=10
+    )
+    assert listing.status_code == 404
