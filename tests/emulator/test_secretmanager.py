@@ -63,8 +63,8 @@ def test_lab_secrets_come_from_the_lab_directory(emulator, tmp_path):
     emulator.load_lab(tmp_path)
     emulator.add_access_token("tok-lab")
     resp = requests.get(f"{emulator.url}/v1/projects/lab-p/secrets/nearzero-db-password/versions/latest:access",
-                        headers={"Authorization": "Bearer tok-lab"})
+                        headers={"Authorization": "Bearer tok-lab"}, timeout=10)
     assert base64.b64decode(resp.json()["payload"]["data"]) == b"labpass"
     other = requests.get(f"{emulator.url}/v1/projects/other/secrets/nearzero-db-password/versions/latest:access",
-                         headers={"Authorization": "Bearer tok-lab"})
+                         headers={"Authorization": "Bearer tok-lab"}, timeout=10)
     assert other.status_code == 404

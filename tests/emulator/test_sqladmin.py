@@ -32,7 +32,7 @@ def wait_done(session, op, timeout=5.0):
 
 
 def test_get_connect_settings_and_server_cas_match_the_discovery_document(api):
-    _, store, session, base = api
+    _, _, session, base = api
     instance = session.get(f"{base}/instances/db-us").json()
     assert check(instance, "DatabaseInstance", doc=DOC) == []
     assert instance["settings"]["settingsVersion"] == "1"  # int64 travels as a string
@@ -144,5 +144,5 @@ def test_errors_wrong_instance_permission_and_unknown_operation(api):
 
 
 def test_calls_need_a_token(api, emulator):
-    resp = requests.get(f"{emulator.url}/v1/projects/p1/instances/db-us")
+    resp = requests.get(f"{emulator.url}/v1/projects/p1/instances/db-us", timeout=10)
     assert resp.status_code == 401
