@@ -604,10 +604,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             inventory.add_host(name)
             missing = _share(facts, interned)
             inventory.set_variable(name, var_name, facts)
+            stored = inventory.get_host(name).vars[var_name]
             if missing:
-                _learn(inventory.get_host(name).vars[var_name], interned)
+                _learn(stored, interned)
             if ansible_host:
-                inventory.set_variable(name, "ansible_host", ansible_host)
+                # the tagged copy of the same address stored in the facts: not tagged a second time
+                inventory.set_variable(name, "ansible_host", self._pick(stored, host_pref) or ansible_host)
             if default_groups:
                 for group in self._default_groups(facts):
                     if group not in known_groups:
