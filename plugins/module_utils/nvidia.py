@@ -315,12 +315,13 @@ def reboot_reasons(*, gpu_present: bool, nouveau_loaded: bool, loaded: dict | No
 
 
 def verification_problems(facts: dict, *, want_flavour: str, want_branch: str, want_persistence: bool,
-                          fabricmanager_active: bool | None) -> list[str]:
+                          fabricmanager_active: bool | None, fabricmanager_version: str = "") -> list[str]:
     """What is wrong with a GPU host, from the facts of ``nvidia_gpu_facts``; [] when all is well.
 
     Each entry names the problem and the fix. Checks: GPU count from nvidia-smi equals the PCI
     count; the loaded module has the wanted flavour, is on the wanted branch and is the one
-    installed; persistence mode is on for every GPU; fabric manager runs where NVSwitches are.
+    installed; persistence mode is on for every GPU; fabric manager runs where NVSwitches are,
+    at the driver's exact version (``fabricmanager_version`` is its package version, e.g. ``580.95.05-1``).
     """
     problems = []
     pci_count = len(facts["pci"]["gpus"])
@@ -357,4 +358,9 @@ def verification_problems(facts: dict, *, want_flavour: str, want_branch: str, w
         problems.append(f"{len(facts['pci']['nvswitches'])} NVSwitch device(s) but nvidia-fabricmanager is not "
                         "running: CUDA fails with error 802 (system not yet initialized). Fix: install the "
                         "fabric manager of the same driver version and start it.")
+    fm_upstream = fabricmanager_version.split(":")[-1].rsplit("-", 1)[0] if fabricmanager_version else ""
+    if facts["pci"]["nvswitches"] and fm_upstream and loaded and fm_upstream != loaded["version"]:
+        problems.append(f"fabric manager {fm_upstream} does not match the driver {loaded['version']}: it refuses to "
+                        "start. Fix: install the fabric manager of the driver's exact version (the role's apt "
+                        "preferences hold both on one branch) and reboot.")
     return problems

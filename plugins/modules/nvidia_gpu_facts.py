@@ -12,7 +12,7 @@ description:
     from C(lspci -D -mm -n), or from sysfs when pciutils is missing.
   - Compares them with what the inventory says (GCE machine type and C(gce.gpus)) and returns
     the disagreements as warnings.
-  - Reports the loaded driver (C(/proc/driver/nvidia/version): version, open or proprietary),
+  - Reports the loaded driver from C(/proc/driver/nvidia/version) (version, open or proprietary),
     the module installed for the running kernel (C(modinfo)), whether nouveau is loaded, the
     Secure Boot state (C(mokutil --sb-state), else the EFI variable), C(nvidia-smi -L) and a
     C(nvidia-smi --query-gpu) of persistence, MIG and clocks.
@@ -29,9 +29,35 @@ options:
     type: list
     elements: dict
   query_smi:
-    description: Run nvidia-smi when the driver is loaded.
+    description: Run nvidia-smi when the driver is installed.
     type: bool
     default: true
+  verify:
+    description:
+      - Also return C(problems), what is wrong with the GPU host (empty when all is well); see the
+        options below for what is wanted.
+    type: bool
+    default: false
+  want_flavour:
+    description: Kernel module wanted, C(open) or C(proprietary); empty to accept either.
+    type: str
+    default: open
+  want_branch:
+    description: Driver branch the loaded module must be on (e.g. C(580)); empty to accept any.
+    type: str
+    default: ""
+  want_persistence:
+    description: Require persistence mode on every GPU.
+    type: bool
+    default: true
+  fabricmanager_service:
+    description: systemd unit of fabric manager, checked where NVSwitches are.
+    type: str
+    default: nvidia-fabricmanager
+  fabricmanager_package:
+    description: Package of fabric manager, whose version must equal the loaded driver's.
+    type: str
+    default: nvidia-fabricmanager
 """
 
 EXAMPLES = r"""
@@ -50,7 +76,8 @@ nvidia_gpu:
     or null), C(warnings), C(kernel), C(kernel_flavour), C(nouveau_loaded), C(loaded) (null or
     C({version, flavour, arch, gcc})), C(installed_module) (C({version, flavour}), empty strings when
     none), C(secure_boot) (enabled, disabled, unsupported, unknown), C(smi_list), C(smi_query),
-    C(smi_error), C(reboot_reasons).
+    C(smi_error), C(reboot_reasons); with I(verify) also C(fabricmanager_active), C(fabricmanager_version)
+    and C(problems) (a list of messages, each naming the fix).
   returned: always
   type: dict
 """
@@ -74,6 +101,7 @@ from ansible_collections.nearzero.gcp.plugins.module_utils.nvidia import (
     parse_smi_query,
     read_sysfs_pci,
     reboot_reasons,
+    verification_problems,
 )
 
 EFI_SECURE_BOOT = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
@@ -109,6 +137,12 @@ def main() -> None:
             "gce_machine_type": {"type": "str"},
             "gce_gpus": {"type": "list", "elements": "dict"},
             "query_smi": {"type": "bool", "default": True},
+            "verify": {"type": "bool", "default": False},
+            "want_flavour": {"type": "str", "default": "open", "choices": ["open", "proprietary", ""]},
+            "want_branch": {"type": "str", "default": ""},
+            "want_persistence": {"type": "bool", "default": True},
+            "fabricmanager_service": {"type": "str", "default": "nvidia-fabricmanager"},
+            "fabricmanager_package": {"type": "str", "default": "nvidia-fabricmanager"},
         },
         supports_check_mode=True,
     )
@@ -166,7 +200,29 @@ def main() -> None:
     result["reboot_reasons"] = reboot_reasons(
         gpu_present=result["gpu_present"], nouveau_loaded=result["nouveau_loaded"], loaded=loaded,
         installed_version=installed["version"], installed_flavour=installed["flavour"])
+    if module.params["verify"]:
+        verify(module, result)
     module.exit_json(changed=False, nvidia_gpu=result)
+
+
+def verify(module: AnsibleModule, result: dict) -> None:
+    """Add fabric manager's state and the list of problems to ``result``."""
+    params = module.params
+    result["fabricmanager_active"] = None
+    result["fabricmanager_version"] = ""
+    if result["nvswitch_count"]:
+        systemctl = module.get_bin_path("systemctl")
+        if systemctl:
+            rc, _, _ = module.run_command([systemctl, "is-active", "--quiet", params["fabricmanager_service"]])
+            result["fabricmanager_active"] = rc == 0
+        dpkg_query = module.get_bin_path("dpkg-query")
+        if dpkg_query:
+            rc, out, _ = module.run_command([dpkg_query, "-W", "-f=${Version}", params["fabricmanager_package"]])
+            result["fabricmanager_version"] = out.strip() if rc == 0 else ""
+    result["problems"] = verification_problems(
+        result, want_flavour=params["want_flavour"], want_branch=params["want_branch"],
+        want_persistence=params["want_persistence"], fabricmanager_active=result["fabricmanager_active"],
+        fabricmanager_version=result["fabricmanager_version"])
 
 
 if __name__ == "__main__":

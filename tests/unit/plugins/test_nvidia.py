@@ -356,3 +356,10 @@ def test_no_driver_at_all():
     assert len(found) == 2
     assert "nvidia-smi is missing or failed (nvidia-smi is not installed)" in found[0]
     assert "not loaded" in found[1]
+
+
+def test_fabric_manager_of_another_version_is_reported():
+    (problem,) = problems(healthy_a3(), fabricmanager_version="580.105.08-1")
+    assert "fabric manager 580.105.08 does not match the driver 580.95.05" in problem
+    assert problems(healthy_a3(), fabricmanager_version="580.95.05-1") == []
+    assert problems(healthy_a3(), fabricmanager_version="1:580.95.05-0ubuntu1") == []
