@@ -1,0 +1,113 @@
+"""The database tier after converge, idempotence and the DR drill (side effect).
+
+Runs against engine-us-1 (the engine host): the connection files and their modes, a TLS session
+that verifies with the service file, a wrong CA refused, plain text refused by the server, the
+drill's RPO of 0 rows, and no secret value in the scenario's whole -vvv Ansible log.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+testinfra_hosts = ["ansible://engine-us-1"]
+
+ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+LAB = ROOT / ".lab" / os.environ.get("NEARZERO_CLOUDSQL_LAB", "mol-cloudsql")
+ENV = "PGSERVICEFILE=/etc/nearzero/db/pg_service.conf PGPASSFILE=/etc/nearzero/db/pgpass PGSERVICE=nearzero"
+
+
+def as_engine(host, sql, conninfo="", check=True):
+    cmd = f"sudo -u trading env {ENV} psql -XAtc {sql!r} {conninfo!r}" if conninfo else \
+        f"sudo -u trading env {ENV} psql -XAtc {sql!r}"
+    return host.run(cmd) if not check else host.check_output(cmd)
+
+
+def service(host):
+    text = host.file("/etc/nearzero/db/pg_service.conf").content_string
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+
+
+@pytest.mark.parametrize(("path", "mode"), [
+    ("/etc/nearzero/db/pg_service.conf", 0o600),
+    ("/etc/nearzero/db/pgpass", 0o600),
+])
+def test_credentials_files_belong_to_the_engine_user(host, path, mode):
+    f = host.file(path)
+    assert f.is_file and f.user == "trading" and f.group == "trading" and f.mode == mode
+
+
+def test_ca_bundle_is_world_readable_and_is_the_lab_ca(host):
+    f = host.file("/etc/nearzero/db/server-ca.pem")
+    assert f.user == "root" and f.mode == 0o644
+    assert f.content_string.strip() == (LAB / "pki" / "ca.pem").read_text().strip()
+
+
+def test_service_file_verifies_the_dns_name_of_the_new_primary(host):
+    svc = service(host)
+    described = {i["name"]: i for i in json.loads((LAB / "cloudsql.json").read_text())["instances"]}
+    # after the drill the engines point at the promoted EU replica
+    assert svc["host"] == described["db-eu-1"]["dnsName"]
+    assert svc["hostaddr"] == described["db-eu-1"]["ip"]
+    assert svc["sslmode"] == "verify-full"
+    assert svc["sslrootcert"] == "/etc/nearzero/db/server-ca.pem"
+    assert svc["target_session_attrs"] == "read-write"
+
+
+def test_tls_session_verifies_and_is_encrypted(host):
+    out = as_engine(host, "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()")
+    ssl, version = out.split("|")
+    assert ssl == "t" and version.startswith("TLSv1.")
+
+
+def test_a_wrong_ca_is_refused(host):
+    # the system's public CA bundle does not hold the lab CA: the server's certificate must not verify
+    res = as_engine(host, "select 1", "service=nearzero sslrootcert=/etc/ssl/certs/ca-certificates.crt", check=False)
+    assert res.rc != 0
+    assert "certificate verify failed" in res.stderr
+
+
+def test_a_wrong_host_name_is_refused(host):
+    ip = service(host)["hostaddr"]
+    res = as_engine(host, "select 1", f"service=nearzero host=not-the-instance.example hostaddr={ip}", check=False)
+    assert res.rc != 0
+    assert "does not match host name" in res.stderr
+
+
+def test_plain_text_is_refused_by_the_server(host):
+    res = as_engine(host, "select 1", "service=nearzero sslmode=disable", check=False)
+    assert res.rc != 0
+    assert "no encryption" in res.stderr
+
+
+def test_the_old_primary_refuses_plain_text_too(host):
+    described = {i["name"]: i for i in json.loads((LAB / "cloudsql.json").read_text())["instances"]}
+    old = described["db-us-1"]
+    res = as_engine(host, "select 1", f"service=nearzero sslmode=disable host={old['ip']} hostaddr={old['ip']}",
+                    check=False)
+    assert res.rc != 0 and "no encryption" in res.stderr
+
+
+def test_the_drill_lost_no_committed_row(host):
+    report = json.loads((LAB / "dr_drill.json").read_text())
+    assert report["rpo_rows"] == 0
+    assert report["committed_rows"] == report["rows_after_failover"] > 0
+    assert report["rto_seconds"] > 0
+    count = as_engine(host, f"select count(*) from nearzero_dr_drill where drill = '{report['drill']}'")
+    assert int(count) == report["committed_rows"]
+
+
+def test_writes_land_on_the_new_primary(host):
+    out = as_engine(host, "select pg_is_in_recovery(), inet_server_addr()")
+    in_recovery, addr = out.split("|")
+    assert in_recovery == "f" and addr.split("/")[0] == service(host)["hostaddr"]
+
+
+def test_no_secret_in_the_vvv_log():
+    log = (ROOT / ".lab" / f"{LAB.name}-ansible.log").read_text(errors="replace")
+    assert "EXEC" in log, "the scenario's log is not at -vvv"
+    secrets = [p.read_text().strip() for p in (LAB / "secrets").iterdir()]
+    assert len(secrets) >= 2
+    for value in secrets:
+        assert len(value) >= 16 and value not in log
