@@ -7,7 +7,6 @@ export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 LAB ?= demo
-EMULATOR_DIR := .lab/$(LAB)/emulator
 
 .PHONY: help setup demo test lint lab-image lab-up lab-down emulator-up emulator-down inventory-graph
 
@@ -35,7 +34,7 @@ emulator-down: ## stop the emulator
 	@tools/emulator.sh stop $(LAB)
 
 inventory-graph: ## the lab as the gce inventory plugin sees it
-	@source .lab/$(LAB)/env && source $(EMULATOR_DIR)/env && ansible-inventory -i inventory/lab --graph
+	@source .lab/$(LAB)/env && source .lab/$(LAB)/emulator.env && ansible-inventory -i inventory/lab --graph
 
 demo: setup ## lab up, emulator up, inventory graph, site.yml on the lab, recap
 	@tools/demo.sh

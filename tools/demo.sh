@@ -11,7 +11,7 @@ python lab/labctl.py up --lab demo --replace
 step "GCP API emulator in lab mode (the lab's containers as GCE instances)"
 tools/emulator.sh start demo
 # shellcheck disable=SC1091
-source .lab/demo/env && source .lab/demo/emulator/env
+source .lab/demo/env && source .lab/demo/emulator.env
 step "the fleet through the gce inventory plugin: ansible-inventory -i inventory/lab --graph"
 ansible-inventory -i inventory/lab --graph
 step "ansible-playbook -i inventory/lab playbooks/site.yml"

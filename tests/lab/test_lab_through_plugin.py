@@ -30,11 +30,11 @@ def lab_with_emulator(tmp_path_factory):
     try:
         subprocess.run([str(ROOT / "tools" / "emulator.sh"), "start", lab], check=True, env=env, capture_output=True)
         state = ROOT / ".lab" / lab
-        url = f"http://127.0.0.1:{(state / 'emulator' / 'port').read_text().strip()}"
+        url = f"http://127.0.0.1:{(state / 'emulator.port').read_text().strip()}"
         config = state / "lab.gce.yml"
         config.write_text(yaml.safe_dump({
             "plugin": "gce", "projects": ["nearzero-lab"], "auth_kind": "serviceaccount",
-            "service_account_file": str(state / "emulator" / "service-account.json"), "api_endpoint": url}))
+            "service_account_file": str(state / "service-account.json"), "api_endpoint": url}))
         yield lab, state, config, env
     finally:
         subprocess.run([str(ROOT / "tools" / "emulator.sh"), "stop", lab], env=env, check=False)
