@@ -118,17 +118,20 @@ def count_hosts(out_path: Path, mode: str) -> int:
     return len({n for n in names if n})
 
 
-def write_configs(work: Path, url: str, key: Path, projects: list[str]) -> tuple[Path, Path]:
-    ours = work / "bench.gce.yml"
-    # statuses: [] keeps every instance, as gcp_compute does, so both list the same hosts.
-    ours.write_text(
-        "plugin: nearzero.gcp.gce\n"
-        f"projects: {json.dumps(projects)}\n"
-        "auth_kind: serviceaccount\n"
-        f"service_account_file: {key}\n"
-        f"api_endpoint: {url}\n"
-        "statuses: []\n"
-    )
+def write_configs(work: Path, url: str, key: Path, projects: list[str], strategies) -> tuple[dict, Path]:
+    ours = {}
+    for strategy in strategies:
+        ours[strategy] = work / f"bench-{strategy}.gce.yml"
+        # statuses: [] keeps every instance, as gcp_compute does, so both list the same hosts.
+        ours[strategy].write_text(
+            "plugin: nearzero.gcp.gce\n"
+            f"projects: {json.dumps(projects)}\n"
+            "auth_kind: serviceaccount\n"
+            f"service_account_file: {key}\n"
+            f"api_endpoint: {url}\n"
+            "statuses: []\n"
+            f"list_strategy: {strategy}\n"
+        )
     theirs = work / "bench.gcp.yml"
     theirs.write_text(
         "plugin: google.cloud.gcp_compute\n"
@@ -143,7 +146,7 @@ def run_size(work: Path, collections: Path, shim_dir: Path, size: int, args) -> 
     proc, url, key = start_emulator(work, size, args.projects, args.zones, args.latency_ms)
     try:
         projects = [f"nz-gen-0-{i:03d}" for i in range(args.projects)]
-        ours, theirs = write_configs(work, url, key, projects)
+        ours, theirs = write_configs(work, url, key, projects, args.strategies)
         base_env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_WARNING="False", **dict(args.ansible_env))
         base_env.pop("PYTHONPATH", None)
         incumbent_env = dict(
@@ -155,7 +158,9 @@ def run_size(work: Path, collections: Path, shim_dir: Path, size: int, args) -> 
         inventory_bin = str(Path(sys.executable).parent / "ansible-inventory")
         rows = []
         for mode in ("--graph", "--list"):
-            for tool, config, env in (("gcp_compute", theirs, incumbent_env), ("nearzero gce", ours, base_env)):
+            runs = [("gcp_compute", theirs, incumbent_env)]
+            runs += [(gce_label(strategy, args), config, base_env) for strategy, config in ours.items()]
+            for tool, config, env in runs:
                 before = stats(url)
                 out = work / f"{tool.replace(' ', '_')}-{size}{mode}.out"
                 result = measure([inventory_bin, "-i", str(config), mode], env, out)
@@ -176,6 +181,10 @@ def run_size(work: Path, collections: Path, shim_dir: Path, size: int, args) -> 
         proc.wait(timeout=30)
 
 
+def gce_label(strategy: str, args) -> str:
+    return "nearzero gce" if len(args.strategies) == 1 else f"nearzero gce ({strategy})"
+
+
 def markdown(rows: list[dict], args, command: str) -> str:
     lines = [
         "# Inventory benchmark: nearzero `gce` vs `google.cloud.gcp_compute`",
@@ -187,7 +196,8 @@ def markdown(rows: list[dict], args, command: str) -> str:
         "`ansible-inventory` run from the repository root so the project's `ansible.cfg` applies to both, one run "
         "each. gcp_compute is google.cloud 1.10.2 from the `ansible==12.3.0` wheel; its hard-coded "
         "`https://www.googleapis.com` is redirected to the emulator by a bench-only `sitecustomize` shim. The gce "
-        "plugin runs with `statuses: []` so both list the same instances. Requests and tokens are the emulator's "
+        "plugin runs with `statuses: []` so both list the same instances (and with the `list_strategy` shown, "
+        "default `auto`). Requests and tokens are the emulator's "
         "counters. Peak RSS is the child's `ru_maxrss`.",
         "",
         ("Extra environment for both plugins: " + ", ".join(f"`{k}={v}`" for k, v in args.ansible_env) + "."
@@ -203,13 +213,14 @@ def markdown(rows: list[dict], args, command: str) -> str:
         lines.append(f"| {r['size']:,} | `{r['mode']}` | {r['tool']} | {r['wall']:.2f} | {r['cpu']:.2f} | "
                      f"{r['rss_mb']:.0f} | {r['requests']} | {r['tokens']} | {r['hosts']:,} |")
     lines += ["", "Ratios (gcp_compute / gce; higher is better for gce):", "",
-              "| N | command | wall | CPU | peak RSS | requests |", "|---|---|---:|---:|---:|---:|"]
+              "| N | command | plugin | wall | CPU | peak RSS | requests |", "|---|---|---|---:|---:|---:|---:|"]
     for size in sorted({r["size"] for r in rows}):
         for mode in ("--graph", "--list"):
             a = next(r for r in rows if r["size"] == size and r["mode"] == mode and r["tool"] == "gcp_compute")
-            b = next(r for r in rows if r["size"] == size and r["mode"] == mode and r["tool"] == "nearzero gce")
-            lines.append(f"| {size:,} | `{mode}` | {a['wall'] / b['wall']:.1f}x | {a['cpu'] / b['cpu']:.1f}x | "
-                         f"{a['rss_mb'] / b['rss_mb']:.1f}x | {a['requests'] / max(1, b['requests']):.1f}x |")
+            for b in (r for r in rows if r["size"] == size and r["mode"] == mode and r["tool"] != "gcp_compute"):
+                lines.append(f"| {size:,} | `{mode}` | {b['tool']} | {a['wall'] / b['wall']:.1f}x | "
+                             f"{a['cpu'] / b['cpu']:.1f}x | {a['rss_mb'] / b['rss_mb']:.1f}x | "
+                             f"{a['requests'] / max(1, b['requests']):.1f}x |")
     lines += [
         "",
         "Where the difference comes from: gce lists the projects concurrently (zone by zone, in parallel, for a "
@@ -235,6 +246,8 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "inventory.md"),
                         help="markdown file to write ('-' for stdout only)")
+    parser.add_argument("--strategies", default="auto", type=lambda s: [x for x in s.split(",") if x],
+                        help="gce list_strategy values to run, comma-separated (default auto)")
     parser.add_argument("--append", action="store_true", help="append to --out instead of replacing it")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (outputs, logs)")
     parser.add_argument("--ansible-env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)),
