@@ -1,5 +1,6 @@
 """The gce inventory plugin through ansible-inventory / ansible-playbook, against the emulator over HTTP."""
 
+import base64
 import json
 import subprocess
 import time
@@ -468,3 +469,29 @@ def test_example_configs_parse():
         data = AnsibleLoader(path.read_text()).get_single_data()
         assert data["plugin"] in ("gce", "nearzero.gcp.gce") and data["projects"]
         assert json.dumps(data)
+
+
+def test_extra_fields_feed_include(lab, sa_key_file, tmp_path):
+    include = ["scheduling.onHostMaintenance == 'TERMINATE'"]  # the GPU VM; a field not fetched by default
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], include=include)
+    assert hostvars(ansible_inventory(config).data) == {}
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], include=include,
+                          extra_fields=["scheduling/onHostMaintenance"])
+    hv = hostvars(ansible_inventory(config).data)
+    assert sorted(hv) == ["gpu-1"] and "onHostMaintenance" not in json.dumps(hv)
+
+
+def test_timeout_concurrency_and_scopes(lab, sa_key_file, tmp_path):
+    scope = "https://www.googleapis.com/auth/compute.readonly"
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], concurrency=1, scopes=[scope])
+    assert len(hostvars(ansible_inventory(config).data)) == 3
+    token_post = next(r for r in lab.requests if r.path == "/token")
+    assertion = dict(p.split("=", 1) for p in token_post.raw_body.decode().split("&"))["assertion"]
+    claims = json.loads(base64.urlsafe_b64decode(assertion.split(".")[1] + "=="))
+    assert claims["scope"] == scope
+    lab.faults.add(path_regex="/aggregated/instances", latency_ms=3000, times=None)
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], timeout=0.5, retries=1)
+    started = time.monotonic()
+    proc = ansible_inventory(config, check=False)
+    assert proc.returncode != 0 and "after 2 attempt(s)" in proc.stderr and "timed out" in proc.stderr.lower()
+    assert time.monotonic() - started < 30
