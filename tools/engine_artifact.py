@@ -41,11 +41,11 @@ def collect(source: Path) -> list[Path]:
     files = []
     for dirpath, dirnames, filenames in os.walk(source):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        for name in sorted(filenames):
+        for name in sorted(dirnames + filenames):
             path = Path(dirpath) / name
             if path.is_symlink():
                 raise ArtifactError(f"{path} is a symbolic link; the artifact contract allows regular files only")
-            if not name.endswith(SKIP_SUFFIXES):
+            if name in filenames and not name.endswith(SKIP_SUFFIXES):
                 files.append(path)
     return files
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         version = args.version
-        if not version:
+        if version is None:
             version_file = args.source / "VERSION"
             if not version_file.is_file():
                 raise ArtifactError(f"no --version given and {version_file} does not exist")
