@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 LAB ?= demo
 
-.PHONY: help setup demo test lint lab-image lab-up lab-down emulator-up emulator-down inventory-graph
+.PHONY: help setup demo test lint lab-image lab-up lab-down emulator-up emulator-down inventory-graph engine-artifact
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ emulator-down: ## stop the emulator
 
 inventory-graph: ## the lab as the gce inventory plugin sees it
 	@source .lab/$(LAB)/env && source .lab/$(LAB)/emulator.env && ansible-inventory -i inventory/lab --graph
+
+engine-artifact: setup ## build the reference engine's release tarball and its sha256 into dist/
+	@python tools/engine_artifact.py
 
 demo: setup ## lab up, emulator up, inventory graph, site.yml on the lab, recap
 	@tools/demo.sh
