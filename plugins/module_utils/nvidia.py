@@ -294,17 +294,15 @@ def reboot_reasons(*, gpu_present: bool, nouveau_loaded: bool, loaded: dict | No
 
     ``loaded`` is :func:`parse_proc_version` of the running driver (None when not loaded);
     ``installed_version``/``installed_flavour`` describe the module on disk for the running
-    kernel (``modinfo``), '' when none is built.
+    kernel (``modinfo``), '' when none is built. A module that is built but not loaded, with
+    nouveau out of the way, needs no reboot: :func:`load_without_reboot` says so.
     """
     if not gpu_present:
         return []
     reasons = []
     if nouveau_loaded:
         reasons.append("nouveau is loaded and holds the GPU")
-    if not installed_version:
-        return reasons
-    if loaded is None:
-        reasons.append(f"the nvidia module {installed_version} is installed but not loaded")
+    if not installed_version or loaded is None:
         return reasons
     if loaded["version"] != installed_version:
         reasons.append(f"the loaded nvidia module is {loaded['version']} but {installed_version} is installed "
@@ -312,6 +310,12 @@ def reboot_reasons(*, gpu_present: bool, nouveau_loaded: bool, loaded: dict | No
     if installed_flavour and loaded["flavour"] != installed_flavour:
         reasons.append(f"the loaded module is the {loaded['flavour']} one, the installed one is {installed_flavour}")
     return reasons
+
+
+def load_without_reboot(*, gpu_present: bool, nouveau_loaded: bool, loaded: dict | None,
+                        installed_version: str) -> bool:
+    """True when ``modprobe nvidia`` is all it takes: built for this kernel, nothing holds the GPU."""
+    return gpu_present and not nouveau_loaded and loaded is None and bool(installed_version)
 
 
 def verification_problems(facts: dict, *, want_flavour: str, want_branch: str, want_persistence: bool,

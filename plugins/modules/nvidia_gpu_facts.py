@@ -16,7 +16,8 @@ description:
     the module installed for the running kernel (C(modinfo)), whether nouveau is loaded, the
     Secure Boot state (C(mokutil --sb-state), else the EFI variable), C(nvidia-smi -L) and a
     C(nvidia-smi --query-gpu) of persistence, MIG and clocks.
-  - Says whether a reboot is needed for the installed driver to be the running one, and why.
+  - Says whether a reboot is needed for the installed driver to be the running one, and why, or
+    whether loading the module is enough.
   - Never changes anything.
 version_added: "0.1.0"
 author: nearzero
@@ -76,7 +77,8 @@ nvidia_gpu:
     or null), C(warnings), C(kernel), C(kernel_flavour), C(nouveau_loaded), C(loaded) (null or
     C({version, flavour, arch, gcc})), C(installed_module) (C({version, flavour}), empty strings when
     none), C(secure_boot) (enabled, disabled, unsupported, unknown), C(smi_list), C(smi_query),
-    C(smi_error), C(reboot_reasons); with I(verify) also C(fabricmanager_active), C(fabricmanager_version)
+    C(smi_error), C(reboot_reasons), C(load_module) (the module is built and only needs loading);
+    with I(verify) also C(fabricmanager_active), C(fabricmanager_version)
     and C(problems) (a list of messages, each naming the fix).
   returned: always
   type: dict
@@ -91,6 +93,7 @@ from ansible_collections.nearzero.gcp.plugins.module_utils.nvidia import (
     efi_secure_boot,
     gce_expectation,
     kernel_flavour,
+    load_without_reboot,
     module_flavour_from_license,
     nvidia_devices,
     parse_lspci,
@@ -200,6 +203,9 @@ def main() -> None:
     result["reboot_reasons"] = reboot_reasons(
         gpu_present=result["gpu_present"], nouveau_loaded=result["nouveau_loaded"], loaded=loaded,
         installed_version=installed["version"], installed_flavour=installed["flavour"])
+    result["load_module"] = load_without_reboot(
+        gpu_present=result["gpu_present"], nouveau_loaded=result["nouveau_loaded"], loaded=loaded,
+        installed_version=installed["version"])
     if module.params["verify"]:
         verify(module, result)
     module.exit_json(changed=False, nvidia_gpu=result)

@@ -11,6 +11,7 @@ ROLE_FILES = [
     "/etc/apt/apt.conf.d/52nearzero-nvidia-unattended-upgrades",
     "/etc/modprobe.d/nearzero-blacklist-nouveau.conf",
     "/etc/modprobe.d/nearzero-nvidia.conf",
+    "/etc/modules-load.d/nearzero-nvidia.conf",
     "/etc/dkms/framework.conf.d/nearzero-mok.conf",
     "/etc/systemd/system/nvidia-persistenced.service",
     "/etc/systemd/system/nearzero-gpu-clocks.service",
@@ -159,6 +160,13 @@ def test_nouveau_blacklisted_and_module_options_parsed_by_modprobe(host):
     assert "blacklist nouveau" in conf
     assert "options nouveau modeset=0" in conf
     assert "options nvidia NVreg_EnableStreamMemOPs=1" in conf
+
+
+def test_driver_and_uvm_load_at_boot(host):
+    only(host, "gpu-image")
+    lines = [ln for ln in host.file("/etc/modules-load.d/nearzero-nvidia.conf").content_string.splitlines()
+             if ln and not ln.startswith("#")]
+    assert lines == ["nvidia", "nvidia_uvm"]
 
 
 def test_dkms_signs_with_the_mok(host):

@@ -15,6 +15,7 @@ from ansible_collections.nearzero.gcp.plugins.module_utils.nvidia import (
     efi_secure_boot,
     gce_expectation,
     kernel_flavour,
+    load_without_reboot,
     module_flavour_from_license,
     normalise_bus_id,
     nvidia_devices,
@@ -269,11 +270,21 @@ def test_reboot_after_an_upgrade_mismatch():
     assert len(reasons) == 1 and "580.95.05 but 580.105.08 is installed" in reasons[0]
 
 
-def test_reboot_for_nouveau_and_for_an_unloaded_module():
+def test_reboot_for_nouveau_but_not_for_a_module_that_only_needs_loading():
     reasons = reboot_reasons(gpu_present=True, nouveau_loaded=True, loaded=None, installed_version="580.95.05",
                              installed_flavour="open")
-    assert len(reasons) == 2
-    assert "nouveau" in reasons[0] and "not loaded" in reasons[1]
+    assert reasons == ["nouveau is loaded and holds the GPU"]
+    assert not load_without_reboot(gpu_present=True, nouveau_loaded=True, loaded=None, installed_version="580.95.05")
+    assert reboot_reasons(gpu_present=True, nouveau_loaded=False, loaded=None, installed_version="580.95.05",
+                          installed_flavour="open") == []
+    assert load_without_reboot(gpu_present=True, nouveau_loaded=False, loaded=None, installed_version="580.95.05")
+
+
+def test_nothing_to_load():
+    assert not load_without_reboot(gpu_present=True, nouveau_loaded=False, loaded=OPEN_580,
+                                   installed_version="580.95.05")
+    assert not load_without_reboot(gpu_present=True, nouveau_loaded=False, loaded=None, installed_version="")
+    assert not load_without_reboot(gpu_present=False, nouveau_loaded=False, loaded=None, installed_version="580.95.05")
 
 
 def test_reboot_when_switching_to_the_open_module():
