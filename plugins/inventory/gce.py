@@ -10,6 +10,14 @@ short_description: Google Compute Engine inventory, fast and safe
 description:
   - Lists Compute Engine VM instances of one or more projects, concurrently, and makes one host per instance.
   - Each host gets one dictionary of facts (O(hostvar_name), default C(gce)) and C(ansible_host).
+  - "The dictionary holds C(name), C(id) (integer), C(project), C(zone), C(region), C(status), C(machine_type),
+    C(machine_family), C(cpu_platform), C(private_ip), C(public_ip), C(ipv6), C(internal_dns) (the instance's
+    custom hostname, else C(<name>.<zone>.c.<project>.internal)), C(network), C(subnetwork), C(nic_type) (first
+    network interface), C(tier_1), C(labels), C(tags), C(metadata) (only O(metadata_keys)), C(gpus) (list of
+    C(type) and C(count)), C(placement_policies), C(provisioning_model), C(service_accounts), C(self_link) and
+    C(creation_timestamp)."
+  - Keys whose value is absent or empty are left out to keep the inventory small; C(tier_1) is present only when
+    true and C(provisioning_model) only when not C(STANDARD).
   - API data (names, labels, metadata) is never templated.
   - Duplicate host names are never merged silently. By default every colliding host is renamed
     C(<hostname>.<zone>.<project>); O(duplicate_names=error) fails instead.
@@ -235,7 +243,6 @@ _AUTH_OPTIONS = (
     "impersonate_service_account", "impersonate_delegates", "iam_endpoint", "scopes",
 )
 _HOSTNAME_KINDS = ("name", "private_ip", "public_ip", "ipv6", "internal_dns")
-_SKIPPABLE = ("not_found", "permission_denied", "api_disabled", "network", "http", "rate_limited", "malformed")
 _UNSAFE_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
 # A skip_failed_projects warning must not hide a configuration error that hits every project.
 _NEVER_SKIPPED = ("credentials", "dependency", "bad_request", "unauthenticated")
@@ -330,7 +337,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     # -- fetching -----------------------------------------------------------------------------
     def _fetch(self):
-        """Return (instances, problems): instances as [(project, raw_instance)] in a stable order."""
+        """Return [[project, raw_instance], ...] in a stable order (project, zone, name); cacheable as JSON."""
         params = self._auth_params()
         concurrency = max(1, int(self.get_option("concurrency")))
         try:
