@@ -1,0 +1,46 @@
+"""What only the whole of site.yml proves: the pieces work together on the lab."""
+
+import json
+
+import pytest
+
+testinfra_hosts = ["ansible://all"]
+
+
+@pytest.fixture
+def groups(host):
+    return host.ansible.get_variables()["group_names"]
+
+
+def test_every_host_defends_itself(host):
+    assert "table inet nearzero" in host.check_output("nft list tables")
+
+
+def test_engines_serve_the_release_over_a_verified_tls_connection(host, groups):
+    if "role_trading_engine" not in groups:
+        pytest.skip("not an engine host")
+    assert host.service("nearzero-engine").is_running
+    ready = json.loads(host.check_output("curl -s 127.0.0.1:8095/healthz/ready"))
+    assert ready["ready"] is True
+    assert ready["database"]["ok"] is True
+    assert "sslmode=verify-full" in ready["database"]["detail"]
+    current = host.file("/opt/nearzero/engine/current")
+    assert current.is_symlink
+    assert current.linked_to.endswith(ready["release"])
+
+
+def test_the_primary_sees_only_encrypted_sessions(host, groups):
+    if "cloudsql_primary" not in groups:
+        pytest.skip("not the primary")
+    rows = host.check_output(
+        "sudo -u postgres psql -Atc \"select coalesce(host(a.client_addr), 'local'), s.ssl from pg_stat_ssl s "
+        "join pg_stat_activity a using (pid) where a.client_addr is not null\"").splitlines()
+    assert rows, "no network session to the primary"
+    assert all(row.endswith("|t") for row in rows), rows
+
+
+def test_the_replica_streams_from_the_primary(host, groups):
+    if "cloudsql_replica" not in groups:
+        pytest.skip("not the replica")
+    assert host.check_output("sudo -u postgres psql -Atc 'select pg_is_in_recovery()'") == "t"
+    assert host.check_output("sudo -u postgres psql -Atc 'select status from pg_stat_wal_receiver'") == "streaming"
