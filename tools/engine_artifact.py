@@ -82,6 +82,8 @@ def build(source: Path, version: str, out_dir: Path, mtime: int) -> tuple[Path, 
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, target)
+    # a signature belongs to the bytes it signed: drop one left from an earlier build
+    target.with_name(target.name + ".sig").unlink(missing_ok=True)
     digest = hashlib.sha256(data).hexdigest()
     target.with_name(target.name + ".sha256").write_text(f"{digest}  {target.name}\n")
     return target, digest
@@ -97,11 +99,14 @@ def _info(name: str, kind: bytes, mode: int, mtime: int) -> tarfile.TarInfo:
 
 def sign(artifact: Path, key: Path) -> Path:
     """Sign ``artifact`` with an SSH key (``ssh-keygen -Y sign``); return the ``.sig`` path."""
+    signature = artifact.with_name(artifact.name + ".sig")
+    # ssh-keygen keeps an existing .sig; a stale signature must never pass for a new one
+    signature.unlink(missing_ok=True)
     res = subprocess.run(["ssh-keygen", "-Y", "sign", "-q", "-f", str(key), "-n", SIGNATURE_NAMESPACE, str(artifact)],
                          capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise ArtifactError(f"ssh-keygen could not sign {artifact} with {key}: {res.stderr.strip()}")
-    return artifact.with_name(artifact.name + ".sig")
+    return signature
 
 
 def default_mtime() -> int:

@@ -113,7 +113,7 @@ def test_systemd_accepts_the_unit_and_its_exposure_is_at_most_3(host):
     assert verify.rc == 0 and verify.stderr == ""
     security = host.run(f"systemd-analyze security --no-pager --offline=true --threshold=30 {UNIT}")
     assert security.rc == 0, security.stdout
-    overall = [ln for ln in security.stdout.splitlines() if "Overall exposure" in ln][0]
+    overall = next(ln for ln in security.stdout.splitlines() if "Overall exposure" in ln)
     assert float(overall.split(":")[1].split()[0]) <= 3.0
 
 

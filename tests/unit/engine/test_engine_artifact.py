@@ -87,3 +87,21 @@ def test_signature_verifies_with_ssh_keygen(tmp_path):
 
     assert verify(artifact.read_bytes()).returncode == 0
     assert verify(artifact.read_bytes() + b"x").returncode != 0
+
+
+def test_resigning_or_rebuilding_never_leaves_a_stale_signature(tmp_path):
+    keys = {}
+    for name in ("old", "new"):
+        keys[name] = tmp_path / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys[name])], check=True)
+    assert build(tmp_path, "--version", "3.0.0", "--sign-key", str(keys["old"])).returncode == 0
+    assert build(tmp_path, "--version", "3.0.0", "--sign-key", str(keys["new"])).returncode == 0
+    artifact = tmp_path / "nearzero-engine-3.0.0.tar.gz"
+    signers = tmp_path / "allowed"
+    signers.write_text("release@nearzero " + " ".join((tmp_path / "old.pub").read_text().split()[:2]) + "\n")
+    res = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(signers), "-I", "release@nearzero", "-n",
+                          "nearzero-engine", "-s", str(artifact) + ".sig"], input=artifact.read_bytes(),
+                         capture_output=True, check=False)
+    assert res.returncode != 0  # the .sig is the new key's, not the old one left behind
+    assert build(tmp_path, "--version", "3.0.0").returncode == 0
+    assert not (tmp_path / "nearzero-engine-3.0.0.tar.gz.sig").exists()
