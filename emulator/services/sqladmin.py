@@ -287,7 +287,10 @@ class SqlStore:
 
     def promote_lab(self, container: str) -> str | None:
         """Promote the lab replica in ``container``; return None once it accepts writes, else the error."""
-        res = self._psql(container, "select pg_promote(true, 60)")
+        try:
+            res = self._psql(container, "select pg_promote(true, 60)")
+        except OSError as exc:
+            return f"pg_promote() failed in {container}: podman cannot be run ({exc.strerror})"
         if res.returncode != 0:
             return f"pg_promote() failed in {container}: {(res.stderr or res.stdout).strip()[:300]}"
         deadline = time.monotonic() + PROMOTE_TIMEOUT

@@ -1,5 +1,6 @@
 """The emulator's Cloud SQL Admin v1 over real HTTP: shapes from sqladmin.v1.json, operations, errors."""
 
+import json
 import time
 
 import pytest
@@ -146,3 +147,54 @@ def test_errors_wrong_instance_permission_and_unknown_operation(api):
 def test_calls_need_a_token(api, emulator):
     resp = requests.get(f"{emulator.url}/v1/projects/p1/instances/db-us", timeout=10)
     assert resp.status_code == 401
+
+
+def _write_lab(tmp_path, container_prefix="nz-nolab"):
+    from emulator.services.sqladmin import _test_ca
+
+    (tmp_path / "instances.json").write_text("[]")
+    (tmp_path / "pki").mkdir()
+    ca = _test_ca("nearzero lab Cloud SQL server CA")
+    (tmp_path / "pki" / "ca.pem").write_text(ca)
+    instances = [
+        {"name": "db-us-1", "host": "db-us-1", "container": f"{container_prefix}-db-us-1", "ip": "10.89.1.11",
+         "region": "us-east4", "zone": "us-east4-a", "role": "primary", "primary_host": "db-us-1",
+         "dnsName": "db-us-1.us-east4.sql.nearzero.internal", "port": 5432, "databaseVersion": "POSTGRES_15"},
+        {"name": "db-eu-1", "host": "db-eu-1", "container": f"{container_prefix}-db-eu-1", "ip": "10.89.1.12",
+         "region": "europe-west3", "zone": "europe-west3-a", "role": "replica", "primary_host": "db-us-1",
+         "dnsName": "db-eu-1.europe-west3.sql.nearzero.internal", "port": 5432, "databaseVersion": "POSTGRES_15"},
+    ]
+    (tmp_path / "cloudsql.json").write_text(
+        json.dumps({"project": "lab-p", "ca_file": "pki/ca.pem", "instances": instances}))
+    return ca
+
+
+def test_lab_mode_serves_the_lab_hosts(emulator, tmp_path):
+    ca = _write_lab(tmp_path)
+    emulator.load_lab(tmp_path)
+    emulator.add_access_token("tok-lab")
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer tok-lab"
+    base = f"{emulator.url}/v1/projects/lab-p"
+    settings = session.get(f"{base}/instances/db-eu-1/connectSettings").json()
+    assert settings["ipAddresses"] == [{"type": "PRIVATE", "ipAddress": "10.89.1.12"}]
+    assert settings["dnsName"] == "db-eu-1.europe-west3.sql.nearzero.internal."
+    assert settings["serverCaCert"]["cert"].strip() == ca.strip()
+    replica = session.get(f"{base}/instances/db-eu-1").json()
+    assert replica["masterInstanceName"] == "lab-p:db-us-1"
+    assert replica["settings"]["ipConfiguration"]["sslMode"] == "ENCRYPTED_ONLY"
+    assert "db-eu-1" in session.get(f"{base}/instances/db-us-1").json()["replicaNames"]
+
+
+def test_lab_promotion_fails_its_operation_when_the_server_cannot_be_promoted(emulator, tmp_path):
+    _write_lab(tmp_path, container_prefix="nz-no-such-lab")
+    emulator.load_lab(tmp_path)
+    emulator.add_access_token("tok-lab")
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer tok-lab"
+    base = f"{emulator.url}/v1/projects/lab-p"
+    op = session.post(f"{base}/instances/db-eu-1/promoteReplica").json()
+    done = wait_done(session, op, timeout=60)
+    assert "pg_promote() failed in nz-no-such-lab-db-eu-1" in done["error"]["errors"][0]["message"]
+    # nothing changed: still a replica
+    assert session.get(f"{base}/instances/db-eu-1").json()["masterInstanceName"] == "lab-p:db-us-1"
