@@ -39,7 +39,8 @@ MIRROR = os.environ.get("NEARZERO_DEBIAN_MIRROR", "http://deb.debian.org/debian"
 LABEL = "nearzero.lab"
 AUTO_SUBNETS = range(100, 250)  # 10.89.X.0/24 for labs that do not name a subnet
 DEFAULT_PROJECT = "nearzero-lab"
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,40}$")  # host names: they become hostnames
+LAB_RE = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")  # lab names: molecule scenario names may carry "_"
 
 
 class LabError(Exception):
@@ -198,8 +199,8 @@ def container_booted(ctr: str) -> bool:
 
 
 def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> None:
-    if not NAME_RE.match(lab):
-        raise LabError(f"lab name {lab!r} must match {NAME_RE.pattern}")
+    if not LAB_RE.match(lab):
+        raise LabError(f"lab name {lab!r} must match {LAB_RE.pattern}")
     topo = load_topology(topology)
     ctrs, nets = lab_resources(lab)
     if ctrs or nets:

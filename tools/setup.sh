@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(podman runc debootstrap graphviz qemu-system-x86 qemu-utils fdisk openssh-client make)
+APT_PACKAGES=(podman runc debootstrap graphviz qemu-system-x86 qemu-utils fdisk openssh-client make gcc)
 PYTHON=${PYTHON:-python3}
 
 say() { printf 'setup: %s\n' "$*"; }
