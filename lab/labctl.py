@@ -39,6 +39,9 @@ MIRROR = os.environ.get("NEARZERO_DEBIAN_MIRROR", "http://deb.debian.org/debian"
 LABEL = "nearzero.lab"
 AUTO_SUBNETS = range(100, 250)  # 10.89.X.0/24 for labs that do not name a subnet
 DEFAULT_PROJECT = "nearzero-lab"
+# Podman names are global to the machine: a second checkout (CI beside a developer) sets
+# NEARZERO_LAB_PREFIX so its containers, networks and labels never meet the first one's.
+PREFIX = os.environ.get("NEARZERO_LAB_PREFIX", "")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,40}$")  # host names: they become hostnames
 LAB_RE = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")  # lab names: molecule scenario names may carry "_"
 
@@ -176,8 +179,8 @@ def pick_subnet(taken: set[str]) -> str:
 
 
 def lab_resources(lab: str) -> tuple[list[str], list[str]]:
-    ctrs = podman("ps", "-a", "--filter", f"label={LABEL}={lab}", "--format", "{{.Names}}").split()
-    nets = podman("network", "ls", "--filter", f"label={LABEL}={lab}", "--format", "{{.Name}}").split()
+    ctrs = podman("ps", "-a", "--filter", f"label={LABEL}={PREFIX}{lab}", "--format", "{{.Names}}").split()
+    nets = podman("network", "ls", "--filter", f"label={LABEL}={PREFIX}{lab}", "--format", "{{.Name}}").split()
     return ctrs, nets
 
 
@@ -228,16 +231,16 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
         if pinned and subnet in taken:
             raise LabError(f"subnet {subnet} of network {net!r} is already used by another podman network. "
                            "Fix: `make lab-down` the other lab, or choose another subnet in the topology.")
-        podname = f"nz-{lab}-{net}"
-        podman("network", "create", "--label", f"{LABEL}={lab}", "--subnet", subnet, podname)
+        podname = f"nz-{PREFIX}{lab}-{net}"
+        podman("network", "create", "--label", f"{LABEL}={PREFIX}{lab}", "--subnet", subnet, podname)
         netnames[net], subnets[net] = podname, ipaddress.ip_network(subnet)
 
     next_ip = {net: 10 for net in topo["networks"]}
     instances = []
     for host in topo["hosts"]:
         name = host["name"]
-        ctr = f"nz-{lab}-{name}"
-        args = ["run", "-d", "--name", ctr, "--hostname", name, "--label", f"{LABEL}={lab}",
+        ctr = f"nz-{PREFIX}{lab}-{name}"
+        args = ["run", "-d", "--name", ctr, "--hostname", name, "--label", f"{LABEL}={PREFIX}{lab}",
                 "--systemd=always", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN",
                 "--tmpfs", "/run", "--tmpfs", "/tmp"]  # noqa: S108 (the container's own /tmp)
         addresses = {}
@@ -306,7 +309,8 @@ def write_inventory(lab: str, state: Path, topo: dict, instances: list[dict]) ->
                "machine_type": host.get("machine_type", "c3-standard-8"), "private_ip": primary_ip(inst),
                "labels": labels, "tags": host.get("tags") or [], "gpus": gpus,
                "nic_type": host.get("nic_type", "GVNIC")}
-        hosts[host["name"]] = {"ansible_host": primary_ip(inst), "gce": gce, "lab_addresses": inst["addresses"]}
+        hosts[host["name"]] = {"ansible_host": primary_ip(inst), "gce": gce, "lab_addresses": inst["addresses"],
+                               "lab_container": inst["ctr"]}
         names = [f"project_{project}", f"zone_{zone}", f"region_{region}"]
         names += [f"{k}_{v}" for k, v in labels.items()]
         names += ["gpu"] if gpus else []

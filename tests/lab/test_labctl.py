@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LABCTL = ROOT / "lab" / "labctl.py"
 ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / "lab" / "containers.conf")}
+PREFIX = os.environ.get("NEARZERO_LAB_PREFIX", "")
 
 pytestmark = pytest.mark.lab
 
@@ -23,7 +24,7 @@ def podman_names(kind, lab):
     """Names of the lab's containers or networks, found by the label labctl puts on them."""
     listing = {"container": ["ps", "-a", "--format", "{{.Names}}"],
                "network": ["network", "ls", "--format", "{{.Name}}"]}
-    cmd = ["podman", *listing[kind], "--filter", f"label=nearzero.lab={lab}"]
+    cmd = ["podman", *listing[kind], "--filter", f"label=nearzero.lab={PREFIX}{lab}"]
     return subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=True).stdout.split()
 
 
@@ -63,7 +64,7 @@ def test_no_port_is_published_on_the_host(topology):
     try:
         assert labctl("up", "--lab", lab, "--topology", str(topology)).returncode == 0
         ports = subprocess.run(["podman", "port", "-a"], capture_output=True, text=True, env=ENV, check=True).stdout
-        assert f"nz-{lab}-" not in ports
+        assert f"nz-{PREFIX}{lab}-" not in ports
     finally:
         labctl("down", "--lab", lab)
 
@@ -87,8 +88,8 @@ def test_a_pinned_subnet_already_in_use_is_refused(tmp_path, topology):
     lab = "t-subnet"
     try:
         assert labctl("up", "--lab", lab, "--topology", str(topology)).returncode == 0
-        info = json.loads(subprocess.run(["podman", "network", "inspect", f"nz-{lab}-internal"], capture_output=True,
-                                         text=True, env=ENV, check=True).stdout)
+        inspect = ["podman", "network", "inspect", f"nz-{PREFIX}{lab}-internal"]
+        info = json.loads(subprocess.run(inspect, capture_output=True, text=True, env=ENV, check=True).stdout)
         subnet = info[0]["subnets"][0]["subnet"]
         clash = tmp_path / "clash.yml"
         clash.write_text(f"networks: {{internal: {{subnet: {subnet}}}}}\nhosts:\n  - {{name: two}}\n")
