@@ -195,7 +195,11 @@ def up(name: str, host: str, groups: list[str], hostvars: dict, smp: int, timeou
     start = time.monotonic()
     while not ssh_ready(state, port):
         if time.monotonic() - start > timeout:
-            raise VMError(f"SSH to VM {name} not up after {timeout:.0f} s; console: {state / 'console.log'}")
+            # Keep the console where `down` (which removes the state directory) leaves it.
+            kept = STATE_ROOT / f"{name}.failed-console.log"
+            shutil.copy(state / "console.log", kept)
+            raise VMError(f"SSH to VM {name} not up after {timeout:.0f} s (a loaded machine boots slowly under "
+                          f"emulation: raise --timeout); console: {kept}")
         time.sleep(2)
     inventory = {"all": {
         "vars": {
