@@ -6,6 +6,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -144,7 +145,7 @@ def test_prune_keeps_current_and_previous(rel, tmp_path):
 
 def run_module(args, check=False):
     """Run the module through Ansible itself, as the role does."""
-    cmd = [str(ROOT / ".venv" / "bin" / "ansible"), "localhost", "-M", str(LIBRARY), "-m", "engine_release",
+    cmd = [str(Path(sys.executable).parent / "ansible"), "localhost", "-M", str(LIBRARY), "-m", "engine_release",
            "-a", json.dumps(args), "-o"] + (["--check"] if check else [])
     res = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
     payload = res.stdout.split("=>", 1)[1] if "=>" in res.stdout else "{}"
