@@ -36,8 +36,8 @@ emulator-down: ## stop the emulator
 inventory-graph: ## the lab as the gce inventory plugin sees it
 	@source .lab/$(LAB)/env && source .lab/$(LAB)/emulator.env && ansible-inventory -i inventory/lab --graph
 
-engine-artifact: setup ## build the reference engine's release tarball and its sha256 into dist/
-	@python tools/engine_artifact.py
+engine-artifact: setup ## build dist/nearzero-engine-<version>.tar.gz and .sha256 (ENGINE_VERSION=, SIGN_KEY= to sign)
+	@python tools/engine_artifact.py $(if $(ENGINE_VERSION),--version $(ENGINE_VERSION)) $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 
 demo: setup ## lab up, emulator up, inventory graph, site.yml on the lab, recap
 	@tools/demo.sh

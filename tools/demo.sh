@@ -6,8 +6,6 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 step() { printf '\n=== demo: %s\n' "$*"; }
 
-step "the reference engine's release artifact (dist/)"
-python tools/engine_artifact.py
 step "lab up (Debian 12 containers with systemd, private network, no published port)"
 python lab/labctl.py up --lab demo --replace
 step "GCP API emulator in lab mode (the lab's containers as GCE instances)"
