@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 LAB ?= demo
 
-.PHONY: help setup demo test lint lab-image lab-up lab-down emulator-up emulator-down inventory-graph engine-artifact
+.PHONY: help setup demo test lint lab-image lab-up lab-down emulator-up emulator-down inventory-graph engine-artifact dr-drill
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ inventory-graph: ## the lab as the gce inventory plugin sees it
 
 engine-artifact: setup ## build dist/nearzero-engine-<version>.tar.gz and .sha256 (ENGINE_VERSION=, SIGN_KEY= to sign)
 	@python tools/engine_artifact.py $(if $(ENGINE_VERSION),--version $(ENGINE_VERSION)) $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
+
+dr-drill: setup ## DR drill on the demo lab: fail over to the EU replica, report RPO and RTO
+	@source .lab/$(LAB)/env && source .lab/$(LAB)/emulator.env && ansible-playbook -i inventory/lab playbooks/dr_drill.yml
 
 demo: setup ## lab up, emulator up, inventory graph, site.yml on the lab, recap
 	@tools/demo.sh
