@@ -1,6 +1,7 @@
 """low_latency on a VM with its own kernel: after the role's reboot every setting holds live."""
 
 import json
+import time
 
 import pytest
 
@@ -18,14 +19,31 @@ def cpus(text):
     return out
 
 
+def sh(host, command):
+    """Run a command on the VM, retrying when SSH itself fails: a loaded, emulated guest
+    sometimes closes a new connection before sshd accepts it (ssh exits 255)."""
+    for attempt in range(4):
+        try:
+            return sh(host, command)
+        except RuntimeError:
+            if attempt == 3:
+                raise
+            time.sleep(5)
+    raise AssertionError("unreachable")
+
+
+def read(host, path):
+    return sh(host, f"cat {path}")
+
+
 @pytest.fixture(scope="module")
 def config(host):
-    return json.loads(host.file("/etc/nearzero/low-latency.json").content_string)
+    return json.loads(read(host, "/etc/nearzero/low-latency.json"))
 
 
 @pytest.fixture(scope="module")
 def report(host):
-    return json.loads(host.check_output("/usr/local/sbin/nearzero-low-latency verify"))
+    return json.loads(sh(host, "/usr/local/sbin/nearzero-low-latency verify"))
 
 
 def test_it_is_a_vm_with_something_isolated(report, config):
@@ -35,21 +53,21 @@ def test_it_is_a_vm_with_something_isolated(report, config):
 
 
 def test_the_kernel_booted_with_the_command_line(host, config):
-    cmdline = host.file("/proc/cmdline").content_string.split()
+    cmdline = read(host, "/proc/cmdline").split()
     for token in config["cmdline"]:
         assert token in cmdline
     assert f"isolcpus=managed_irq,domain,{config['isolated']}" in cmdline
 
 
 def test_the_kernel_isolates_the_planned_cpus(host, config):
-    assert cpus(host.file("/sys/devices/system/cpu/isolated").content_string) == cpus(config["isolated"])
-    assert cpus(host.file("/sys/devices/system/cpu/nohz_full").content_string) == cpus(config["isolated"])
+    assert cpus(read(host, "/sys/devices/system/cpu/isolated")) == cpus(config["isolated"])
+    assert cpus(read(host, "/sys/devices/system/cpu/nohz_full")) == cpus(config["isolated"])
 
 
 def test_every_sysctl_is_live(host, config):
     wanted = {**config["sysctl_netns"], **config["sysctl_kernel"]}
     # One round trip for every key (the VM is emulated: each command costs seconds).
-    out = host.check_output("sysctl -e " + " ".join(wanted))
+    out = sh(host, "sysctl -e " + " ".join(wanted))
     live = {k.strip(): " ".join(v.split()) for k, v in (ln.split("=", 1) for ln in out.splitlines())}
     missing = set(wanted) - set(live)
     assert missing <= {"kernel.nmi_watchdog"}, missing  # a kernel without the NMI watchdog lacks the key
@@ -58,31 +76,32 @@ def test_every_sysctl_is_live(host, config):
 
 
 def test_thp_and_ksm_are_off(host):
-    assert "[never]" in host.file("/sys/kernel/mm/transparent_hugepage/enabled").content_string
-    assert "[never]" in host.file("/sys/kernel/mm/transparent_hugepage/defrag").content_string
-    assert host.file("/sys/kernel/mm/ksm/run").content_string.strip() == "0"
+    assert "[never]" in read(host, "/sys/kernel/mm/transparent_hugepage/enabled")
+    assert "[never]" in read(host, "/sys/kernel/mm/transparent_hugepage/defrag")
+    assert read(host, "/sys/kernel/mm/ksm/run").strip() == "0"
 
 
 def test_nic_irqs_and_rps_stay_on_housekeeping_cpus_near_the_nic(host, config):
     nic = config["nic"]
-    pci = host.check_output(f"readlink -f /sys/class/net/{nic}/device/..")
-    irqs = host.check_output(f"ls {pci}/msi_irqs").split()
+    pci = sh(host, f"readlink -f /sys/class/net/{nic}/device/..")
+    irqs = sh(host, f"ls {pci}/msi_irqs").split()
     assert irqs
     for irq in irqs:
-        allowed = cpus(host.file(f"/proc/irq/{irq}/smp_affinity_list").content_string)
+        allowed = cpus(read(host, f"/proc/irq/{irq}/smp_affinity_list"))
         assert allowed <= cpus(config["housekeeping_near_nic"]), irq
-    rps = int(host.file(f"/sys/class/net/{nic}/queues/rx-0/rps_cpus").content_string.replace(",", ""), 16)
+    rps = int(read(host, f"/sys/class/net/{nic}/queues/rx-0/rps_cpus").replace(",", ""), 16)
     assert {b for b in range(64) if rps >> b & 1} == cpus(config["housekeeping_near_nic"])
 
 
 def test_systemd_and_every_service_run_on_housekeeping_cpus(host, config):
     hk = cpus(config["housekeeping"])
-    out = host.check_output("grep -H Cpus_allowed_list /proc/1/status /proc/$(pidof -s sshd)/status "
+    out = sh(host, "grep -H Cpus_allowed_list /proc/1/status /proc/$(pidof -s sshd)/status "
                             "/proc/$(pidof -s systemd-journald)/status")
     for line in out.splitlines():
         assert cpus(line.split()[-1]) == hk, line
     # Every userspace process of system.slice and user.slice (this test's own shell included).
-    out = host.check_output(
+    out = sh(
+        host,
         "for p in $(cat /sys/fs/cgroup/system.slice/*/cgroup.procs /sys/fs/cgroup/user.slice/*/*/cgroup.procs); do"
         " grep -H Cpus_allowed_list /proc/$p/status 2>/dev/null; done; true")
     lines = out.splitlines()
@@ -92,19 +111,19 @@ def test_systemd_and_every_service_run_on_housekeeping_cpus(host, config):
 
 
 def test_irqbalance_keeps_off_isolated_cpus(host, config):
-    service = host.service("irqbalance")
+    state = sh(host, "systemctl is-active irqbalance; systemctl is-enabled irqbalance; true").split()
     if config["irqbalance"] == "stop":
-        assert not service.is_running
-        assert not service.is_enabled
+        assert state[0] != "active"
+        assert state[1] != "enabled"
     else:
-        assert service.is_running
-        env = host.check_output("systemctl show irqbalance -p Environment --value")
+        assert state[0] == "active"
+        env = sh(host, "systemctl show irqbalance -p Environment --value")
         assert f"IRQBALANCE_BANNED_CPULIST={config['isolated']}" in env
 
 
 def test_boot_unit_applied_the_runtime_settings(host):
-    assert host.service("nearzero-low-latency").is_enabled
-    assert host.check_output("systemctl is-active nearzero-low-latency") == "active"
+    assert sh(host, "systemctl is-enabled nearzero-low-latency") == "enabled"
+    assert sh(host, "systemctl is-active nearzero-low-latency") == "active"
 
 
 def test_report_has_nothing_pending_and_nothing_wrong(report):
