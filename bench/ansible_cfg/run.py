@@ -50,7 +50,9 @@ def main() -> None:
     parser.add_argument("--keep-lab", action="store_true")
     args = parser.parse_args()
     labctl = [sys.executable, str(ROOT / "lab" / "labctl.py")]
+    emulator = [str(ROOT / "tools" / "emulator.sh")]
     subprocess.run([*labctl, "up", "--lab", LAB, "--replace", "--auto-subnets"], check=True)
+    subprocess.run([*emulator, "start", LAB], check=True)  # the database tier asks the SQL Admin API
     inventory = ROOT / ".lab" / LAB / "inventory.yml"
     project_cfg = str(ROOT / "ansible.cfg")
     try:
@@ -73,6 +75,7 @@ def main() -> None:
     finally:
         os.unlink(tmp.name)
         if not args.keep_lab:
+            subprocess.run([*emulator, "stop", LAB], check=False)
             subprocess.run([*labctl, "down", "--lab", LAB], check=False)
 
 
