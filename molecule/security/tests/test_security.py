@@ -216,13 +216,14 @@ def test_journald_is_persistent_and_capped(engine):
 
 def test_restricted_egress_allows_only_what_is_listed(peer, engine, addresses):
     # sec-peer (group egress_restricted) may reach the internal range on 22 and 9000 only:
-    # anything else is refused locally (EPERM from the output chain) before a packet leaves.
+    # anything else is refused locally (EPERM from the output chain) before a packet leaves
+    # (netcat-openbsd prints connect errors with -v only).
     assert _tcp_open(peer, addresses["internal"], 22)
-    denied = peer.run(f"nc -z -w 3 {addresses['internal']} 8080")
+    denied = peer.run(f"nc -vz -w 3 {addresses['internal']} 8080")
     assert denied.rc != 0
     assert "Operation not permitted" in denied.stderr
     # The same probe from the engine (egress open) is not refused by its own firewall.
-    open_egress = engine.run(f"nc -z -w 3 {addresses['internal']} 8080")
+    open_egress = engine.run(f"nc -vz -w 3 {addresses['internal']} 8080")
     assert "Operation not permitted" not in open_egress.stderr
     # chrony still reaches the lab's NTP stand-in through the allowed UDP 123.
     assert peer.check_output("chronyc -n -c tracking").split(",")[-1] == "Normal"
