@@ -214,16 +214,23 @@ def test_journald_is_persistent_and_capped(engine):
 
 # --- egress ------------------------------------------------------------------------------------
 
+def _udp_send(host, ip, port):
+    """Send one UDP datagram from ``host``; the output chain's drop shows as EPERM on send."""
+    code = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            f"s.sendto(b'x', ('{ip}', {port})); print('sent')")
+    return host.run(f'python3 -c "{code}"')
+
+
 def test_restricted_egress_allows_only_what_is_listed(peer, engine, addresses):
-    # sec-peer (group egress_restricted) may reach the internal range on 22 and 9000 only:
-    # anything else is refused locally (EPERM from the output chain) before a packet leaves
-    # (netcat-openbsd prints connect errors with -v only).
+    # sec-peer (group egress_restricted) may send to the internal range's TCP 22/9000 and to the
+    # gateway's UDP 123 only; anything else is dropped by its output chain, which the sender sees
+    # as EPERM on sendto(). The engine (egress open) sends the same datagram without error.
+    gateway = addresses["internal"].rsplit(".", 1)[0] + ".1"
     assert _tcp_open(peer, addresses["internal"], 22)
-    denied = peer.run(f"nc -vz -w 3 {addresses['internal']} 8080")
+    assert _udp_send(peer, gateway, 123).stdout.strip() == "sent"
+    denied = _udp_send(peer, gateway, 124)
     assert denied.rc != 0
-    assert "Operation not permitted" in denied.stderr
-    # The same probe from the engine (egress open) is not refused by its own firewall.
-    open_egress = engine.run(f"nc -vz -w 3 {addresses['internal']} 8080")
-    assert "Operation not permitted" not in open_egress.stderr
+    assert "PermissionError" in denied.stderr
+    assert _udp_send(engine, gateway, 124).stdout.strip() == "sent"
     # chrony still reaches the lab's NTP stand-in through the allowed UDP 123.
     assert peer.check_output("chronyc -n -c tracking").split(",")[-1] == "Normal"
