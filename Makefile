@@ -22,10 +22,10 @@ lab-image: setup ## build the lab image (cached by a hash of its recipe)
 lab-up: setup ## start the demo lab (two trading hosts US, Cloud SQL primary US, replica EU)
 	@python lab/labctl.py up --lab $(LAB) --replace
 
-lab-down: ## remove everything lab-up made
+lab-down: ## remove everything lab-up made (the emulator first: its pid file lives in the lab's state)
+	@tools/emulator.sh stop $(LAB)
 	@if [[ -x .venv/bin/python ]]; then .venv/bin/python lab/labctl.py down --lab $(LAB); \
 	else python3 lab/labctl.py down --lab $(LAB); fi
-	@$(MAKE) --no-print-directory emulator-down
 
 emulator-up: ## start the GCP API emulator in lab mode (the lab's hosts as GCE instances)
 	@tools/emulator.sh start $(LAB)
