@@ -62,22 +62,14 @@ class ComputeApi:
     def aggregated_instances(self, project, filter_expr=None, fields=None, max_results=500):
         """Yield aggregatedList pages of instances in every zone of ``project``."""
         url = f"{self.base}/projects/{project}/aggregated/instances"
-        params = {"maxResults": str(max_results)}
-        if filter_expr:
-            params["filter"] = filter_expr
-        if fields:
-            params["fields"] = fields
+        params = _list_params(filter_expr, fields, max_results)
         ctx = self._context(project, f"instances of project '{project}'", bool(filter_expr))
         yield from self._pages(url, params, ctx)
 
     def zone_instances(self, project, zone, filter_expr=None, fields=None, max_results=500):
         """Yield list pages of instances in one zone."""
         url = f"{self.base}/projects/{project}/zones/{zone}/instances"
-        params = {"maxResults": str(max_results)}
-        if filter_expr:
-            params["filter"] = filter_expr
-        if fields:
-            params["fields"] = fields
+        params = _list_params(filter_expr, fields, max_results)
         ctx = self._context(project, f"instances in zone '{zone}' of project '{project}'", bool(filter_expr))
         yield from self._pages(url, params, ctx)
 
@@ -91,3 +83,13 @@ class ComputeApi:
             for item in page.get("items") or []:
                 out.append((item.get("name"), (item.get("region") or "").rsplit("/", 1)[-1]))
         return out
+
+
+def _list_params(filter_expr, fields, max_results):
+    """Query parameters of an instance listing: page size, and the filter and fields when given."""
+    params = {"maxResults": str(max_results)}
+    if filter_expr:
+        params["filter"] = filter_expr
+    if fields:
+        params["fields"] = fields
+    return params
