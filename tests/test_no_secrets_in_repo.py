@@ -10,6 +10,7 @@ fire fails the suite instead of passing silently.
 from __future__ import annotations
 
 import math
+import random
 import re
 import subprocess
 from collections import Counter
@@ -38,7 +39,8 @@ DETECTORS: dict[str, re.Pattern[str]] = {
     "aws-access-key-id": re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[A-Z2-7]{16}\b"),
     "aws-secret-access-key": re.compile(
         r"(?i)aws_?secret_?access_?key[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}\b"),
-    "google-api-key": re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+    # Lookarounds, not \b: a key may end in "-" or "_", where \b never matches.
+    "google-api-key": re.compile(r"(?<![0-9A-Za-z_\-])AIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])"),
     "google-oauth-token": re.compile(r"\bya29\.[0-9A-Za-z_\-]{30,}"),
     "github-token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),
     "slack-token": re.compile(r"\bxox[abprs]-[0-9A-Za-z-]{20,}"),
@@ -174,9 +176,9 @@ def _private_key_pem() -> str:
 
 
 def _token(alphabet: str, length: int) -> str:
-    import secrets
-
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    """A token drawn from ``alphabet``; seeded, so a failure reproduces on every run."""
+    rng = random.Random(f"{alphabet}:{length}")  # noqa: S311 - test samples, not secrets
+    return "".join(rng.choice(alphabet) for _ in range(length))
 
 
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -191,6 +193,9 @@ ALNUM = UPPER + UPPER.lower() + "0123456789"
     ("aws-access-key-id", lambda: "key_id = AKIA" + _token(UPPER + "234567", 16)),
     ("aws-secret-access-key", lambda: "aws_secret_access_key = " + _token(ALNUM + "/+", 40)),
     ("google-api-key", lambda: "key=AIza" + _token(ALNUM + "_-", 35)),
+    # Keys whose last or first character is not a word character (a trailing \b misses them).
+    ("google-api-key", lambda: "key=AIza" + _token(ALNUM, 34) + "-"),
+    ("google-api-key", lambda: 'api_key: "AIza_' + _token(ALNUM, 33) + '_"'),
     ("google-oauth-token", lambda: "Authorization: Bearer ya29." + _token(ALNUM, 60)),
     ("github-token", lambda: "ghp_" + _token(ALNUM, 36)),
     ("slack-token", lambda: "xoxb-" + _token(ALNUM, 30)),
