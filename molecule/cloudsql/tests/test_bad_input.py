@@ -1,9 +1,10 @@
 """cloudsql_client refuses bad input on the live lab, each with a message naming the cause.
 
 Each case runs the role for real (ansible-playbook from the controller) into a scratch directory on
-the engine host, so the engine's own connection files are never touched:
+the engine host, so the engine's own connection files are never touched, except the wrong CA:
 
-- a CA bundle that does not verify the server;
+- a CA bundle that does not verify the server, aimed at the engine's real files: the role verifies
+  staged copies first, so it stops and the real files keep their checksums;
 - a server that accepts plain text (the fenced old primary, given a hostnossl rule for the test);
 - an instance that exposes a public IP (patched through the emulated SQL Admin API).
 """
@@ -53,11 +54,20 @@ def static_vars(instance, ca_bundle):
             "cloudsql_client_target_session_attrs": "any"}
 
 
-def test_a_ca_that_does_not_verify_the_server_stops_the_role(tmp_path, host):
+REAL_FILES = ["/etc/nearzero/db/server-ca.pem", "/etc/nearzero/db/pg_service.conf", "/etc/nearzero/db/pgpass"]
+
+
+def test_a_ca_that_does_not_verify_the_server_stops_the_role_and_leaves_the_files(tmp_path, host):
     other_ca = host.check_output("sed -n '/BEGIN CERT/,/END CERT/p;/END CERT/q' /etc/ssl/certs/ca-certificates.crt")
-    rc, out = run_role(tmp_path, static_vars(lab()["db-eu-1"], other_ca + "\n"))
+    before = {path: host.file(path).sha256sum for path in REAL_FILES}
+    # the real directory, and target_session_attrs=any: a role that wrote first would change all three files
+    variables = dict(static_vars(lab()["db-eu-1"], other_ca + "\n"), cloudsql_client_dir="/etc/nearzero/db")
+    rc, out = run_role(tmp_path, variables)
     assert rc != 0
     assert "certificate verify failed" in out and "the CA bundle does not verify the server" in out
+    assert "Nothing was written: the files in /etc/nearzero/db are unchanged" in out
+    assert {path: host.file(path).sha256sum for path in REAL_FILES} == before
+    assert host.check_output("find /tmp -maxdepth 1 -name 'nearzero-db-stage-*'") == ""  # staging removed
 
 
 def test_a_server_that_accepts_plain_text_stops_the_role(tmp_path, host):

@@ -5,19 +5,30 @@
 would use to reach IP, and whether that path is public (a listed interface, or a source
 address that is not private).
 
-``probe [--queries N] [--connects N]``: connect with the libpq service from the environment
-(PGSERVICEFILE, PGPASSFILE, PGSERVICE), so the exact settings the engine uses are tested.
-Reports the TLS session (pg_stat_ssl), whether the server accepts writes, connect time and
-``SELECT 1`` round trips (p50/p99 in microseconds), and tries the same service with
+``probe [--queries N] [--connects N] [--staged]``: connect with the libpq service from the
+environment (PGSERVICEFILE, PGPASSFILE, PGSERVICE), so the exact settings the engine uses are
+tested. Reports the TLS session (pg_stat_ssl), whether the server accepts writes, connect time
+and ``SELECT 1`` round trips (p50/p99 in microseconds), and tries the same service with
 ``sslmode=disable`` to prove the server refuses plain text. Never prints credentials.
+
+With ``--staged`` the files are not on disk yet: stdin carries a JSON object with the service
+file, the pgpass line and the CA bundle the role is about to install. They are written to a
+private temporary directory (0700, removed afterwards) and the probe runs against them, with
+``sslrootcert`` pointed at the staged bundle; everything else comes from the staged service file.
+So a CA that does not verify the server, or a wrong password, is found before the real files
+are replaced (stdin, not argv or the environment, keeps the password out of ``ps``).
 """
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -42,7 +53,29 @@ def route(args):
     return {"dev": dev, "src": src, "gateway": out.get("gateway"), "public": bool(reasons), "reasons": reasons}
 
 
-def probe(args):
+@contextlib.contextmanager
+def staged_files(document):
+    """Stage the service file, pgpass and CA bundle in a private directory, then remove it.
+
+    Yields the conninfo override that points libpq at the staged CA bundle.
+    """
+    directory = tempfile.mkdtemp(prefix="nearzero-db-stage-")
+    try:
+        paths = {}
+        for key, name in (("service_file", "pg_service.conf"), ("pgpass", "pgpass"), ("ca_bundle", "server-ca.pem")):
+            paths[key] = os.path.join(directory, name)
+            fd = os.open(paths[key], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(document[key].rstrip("\n") + "\n")
+        os.environ["PGSERVICEFILE"] = paths["service_file"]
+        os.environ["PGPASSFILE"] = paths["pgpass"]
+        # conninfo values win over the service file's: only the CA path differs from the real file
+        yield "sslrootcert='{}'".format(paths["ca_bundle"].replace("\\", "\\\\").replace("'", "\\'"))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def probe(args, dsn=""):
     import psycopg2
 
     result = {"connect_ms": [], "ok": False}
@@ -51,7 +84,7 @@ def probe(args):
         start = time.perf_counter()
         if conn is not None:
             conn.close()
-        conn = psycopg2.connect("")
+        conn = psycopg2.connect(dsn)
         result["connect_ms"].append((time.perf_counter() - start) * 1000.0)
     conn.autocommit = True
     cur = conn.cursor()
@@ -82,7 +115,7 @@ def probe(args):
         connect_max_ms=round(max(connects), 2),
     )
     try:
-        psycopg2.connect("sslmode=disable").close()
+        psycopg2.connect(f"{dsn} sslmode=disable").close()
         result["plaintext"] = "accepted"
     except psycopg2.OperationalError as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -102,9 +135,16 @@ def main():
     p = sub.add_parser("probe")
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--connects", type=int, default=20)
+    p.add_argument("--staged", action="store_true", help="read the files to test as JSON on stdin")
     args = parser.parse_args()
     try:
-        out = route(args) if args.cmd == "route" else probe(args)
+        if args.cmd == "route":
+            out = route(args)
+        elif args.staged:
+            with staged_files(json.load(sys.stdin)) as dsn:
+                out = probe(args, dsn)
+        else:
+            out = probe(args)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {first}"}))
