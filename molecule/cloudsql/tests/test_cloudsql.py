@@ -2,11 +2,14 @@
 
 Runs against engine-us-1 (the engine host): the connection files and their modes, a TLS session
 that verifies with the service file, a wrong CA refused, plain text refused by the server, the
-drill's RPO of 0 rows, and no secret value in the scenario's whole -vvv Ansible log.
+drill's RPO of 0 rows, the engine restarted through the health gate and connected over TLS to the
+new primary (its readiness endpoint, and pg_stat_activity/pg_stat_ssl on both servers), and no
+secret value in the scenario's whole -vvv Ansible log.
 """
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -96,6 +99,50 @@ def test_the_drill_lost_no_committed_row(host):
     assert report["rto_seconds"] > 0
     count = as_engine(host, f"select count(*) from nearzero_dr_drill where drill = '{report['drill']}'")
     assert int(count) == report["committed_rows"]
+
+
+def drill_report():
+    return json.loads((LAB / "dr_drill.json").read_text())
+
+
+def engine_sessions(instance, engine_ip):
+    """The engine's sessions on a lab database server, as the server sees them (user, TLS, client address)."""
+    sql = ("select a.usename, s.ssl, s.version from pg_stat_activity a join pg_stat_ssl s using (pid) "
+           f"where a.application_name = 'nearzero-engine' and a.client_addr = '{engine_ip}'")
+    out = subprocess.run(["podman", "exec", "-u", "postgres", instance["container"], "psql", "-XAtc", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("|") for line in out.splitlines()]
+
+
+def test_the_drill_restarted_the_engine_through_the_health_gate():
+    report = drill_report()
+    assert report["rpo_rows"] == 0
+    assert report["failover_rpo"]["kind"] == "planned" and report["failover_rpo"]["rows_lost"] == 0
+    assert report["engines_restarted"] >= 1
+    # RTO covers the restart and the gate's soak (2 s), so it cannot be shorter than the promotion plus the soak
+    assert report["rto_seconds"] >= report["promotion_seconds"] + 2
+
+
+def test_the_running_engine_is_ready_on_the_new_primary(host):
+    report = drill_report()
+    body = json.loads(host.check_output("curl -sf http://127.0.0.1:8095/healthz/ready"))
+    described = {i["name"]: i for i in json.loads((LAB / "cloudsql.json").read_text())["instances"]}
+    assert body["ready"] is True
+    assert body["database"]["detail"].startswith(f"connected to {described['db-eu-1']['dnsName']}:5432/")
+    assert "sslmode=verify-full" in body["database"]["detail"]
+    # the process serving now was started after the promotion began: the drill restarted it
+    assert body["pid"] == int(host.check_output("systemctl show -p MainPID --value nearzero-engine"))
+    started = float(host.check_output("date +%s.%N")) - body["uptime_s"]
+    assert started > report["promotion_started_at"]
+
+
+def test_the_new_primary_serves_the_engine_over_tls_and_the_old_one_does_not(host):
+    described = {i["name"]: i for i in json.loads((LAB / "cloudsql.json").read_text())["instances"]}
+    engine_ip = host.ansible.get_variables()["ansible_host"]
+    sessions = engine_sessions(described["db-eu-1"], engine_ip)
+    assert sessions and all(user == "trading" and ssl == "t" and version.startswith("TLSv1.")
+                            for user, ssl, version in sessions)
+    assert engine_sessions(described["db-us-1"], engine_ip) == []
 
 
 def test_writes_land_on_the_new_primary(host):
