@@ -49,8 +49,15 @@ class DatabaseMonitor:
             return state
         try:
             if self._conn is None or self._conn.closed:
+                # tcp_user_timeout and keepalives: when the server vanishes (its region goes down, packets
+                # are dropped) the check fails within connect_timeout instead of blocking on a dead socket
+                # for the kernel's retransmission timeout, which kept reporting the last, stale "ok" and made
+                # a stop wait for systemd's TimeoutStopSec
                 self._conn = psycopg2.connect(service=self.service, connect_timeout=self.connect_timeout,
-                                              application_name="nearzero-engine")
+                                              application_name="nearzero-engine",
+                                              tcp_user_timeout=self.connect_timeout * 1000, keepalives=1,
+                                              keepalives_idle=max(1, int(self.interval)), keepalives_interval=1,
+                                              keepalives_count=3)
                 self._conn.autocommit = True
             with self._conn.cursor() as cur:
                 cur.execute("SELECT 1")
