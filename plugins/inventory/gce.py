@@ -229,6 +229,8 @@ cache_timeout: 600
 #   python tools/inventory_graph.py inv.json -o inventory.svg
 """
 
+import hashlib
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -246,14 +248,28 @@ try:
 except ImportError:
     jmespath = None
 
-# Only what the host variables need: the partial response is a fraction of a full Instance, which
-# is what makes parsing, storing and dumping 10,000s of hosts cheap.
-_INSTANCE_FIELDS = (
-    "id,name,zone,status,machineType,cpuPlatform,hostname,creationTimestamp,selfLink,labels,tags/items,"
-    "networkInterfaces(network,subnetwork,networkIP,ipv6Address,nicType,accessConfigs/natIP,"
-    "ipv6AccessConfigs/externalIpv6),guestAccelerators,resourcePolicies,scheduling/provisioningModel,"
-    "networkPerformanceConfig/totalEgressBandwidthTier,serviceAccounts/email"
-)
+# The Instance fields each fact is built from. Only the fields of the facts a configuration uses
+# are requested (partial response): less for the API to send and for the plugin to parse.
+_FACT_FIELDS = {
+    "id": ("id",), "status": ("status",), "machine_type": ("machineType",), "machine_family": ("machineType",),
+    "cpu_platform": ("cpuPlatform",), "internal_dns": ("hostname",), "self_link": ("selfLink",),
+    "creation_timestamp": ("creationTimestamp",), "labels": ("labels",), "tags": ("tags/items",),
+    "metadata": ("metadata/items",), "gpus": ("guestAccelerators",), "placement_policies": ("resourcePolicies",),
+    "provisioning_model": ("scheduling/provisioningModel",),
+    "tier_1": ("networkPerformanceConfig/totalEgressBandwidthTier",), "service_accounts": ("serviceAccounts/email",),
+}
+# Facts taken from the first network interface: the sub-fields of networkInterfaces(...) they need.
+_NIC_FIELDS = {
+    "private_ip": ("networkIP",), "ipv6": ("ipv6Address", "ipv6AccessConfigs/externalIpv6"),
+    "public_ip": ("accessConfigs/natIP",), "network": ("network",), "subnetwork": ("subnetwork",),
+    "nic_type": ("nicType",),
+}
+# Always requested: names, zone and status (statuses), id (the last resort for duplicate names).
+_BASE_FIELDS = ("id", "name", "zone", "status")
+# Options that change what the API returns (part of the inventory cache key).
+_REQUEST_OPTIONS = ("projects", "zones", "regions", "filter", "list_strategy", "api_endpoint")
+# Facts the default groups are made from.
+_GROUP_FACTS = ("status", "machine_family", "gpus", "labels", "tags")
 _AUTH_OPTIONS = (
     "auth_kind", "service_account_file", "service_account_contents", "service_account_email", "access_token",
     "impersonate_service_account", "impersonate_delegates", "iam_endpoint", "scopes",
@@ -498,11 +514,34 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return exc
         return instances, unreached, False
 
+    def _needed_facts(self):
+        """The facts this configuration uses: stored, grouped on, or picked for names and addresses."""
+        keep = self._stored_keys()
+        if keep is None or self.get_option("compose") or self.get_option("groups") or \
+                self.get_option("keyed_groups"):
+            needed = set(_FACT_KEYS)  # templates may read any fact
+        else:
+            needed = set(keep)
+            if self.get_option("default_groups"):
+                needed.update(_GROUP_FACTS)
+            for option in ("hostnames", "ansible_host_preference"):
+                kinds = [str(k) for k in self.get_option(option) or ()]
+                needed.update("labels" if k.startswith("label:") else k for k in kinds)
+        if not self.get_option("metadata_keys"):
+            needed.discard("metadata")  # ssh keys and startup scripts never cross the wire
+        return needed
+
     def _instance_fields(self):
-        extra = [str(f) for f in self.get_option("extra_fields") or []]
-        if self.get_option("metadata_keys"):
-            extra.append("metadata/items")
-        return ",".join([_INSTANCE_FIELDS, *extra])
+        """The partial-response selector for the needed facts, plus extra_fields."""
+        needed = self._needed_facts()
+        fields = list(_BASE_FIELDS)
+        for fact in sorted(needed):
+            fields.extend(f for f in _FACT_FIELDS.get(fact, ()) if f not in fields)
+        nic = [f for fact in sorted(needed) for f in _NIC_FIELDS.get(fact, ())]
+        if nic:
+            fields.append(f"networkInterfaces({','.join(dict.fromkeys(nic))})")
+        fields.extend(str(f) for f in self.get_option("extra_fields") or [])
+        return ",".join(fields)
 
     def _handle_failures(self, failed):
         if not failed:
@@ -733,7 +772,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self.templar.available_variables = self._vars or {}
 
         started = time.monotonic()
-        cache_key = self.get_cache_key(path)
+        # One cache entry per request shape: a cached listing made for other fields, projects or
+        # filters would otherwise be served with facts silently missing.
+        request = json.dumps([self._instance_fields(), *(self.get_option(o) for o in _REQUEST_OPTIONS)],
+                             sort_keys=True, default=str)
+        cache_key = f"{self.get_cache_key(path)}_{hashlib.sha256(request.encode()).hexdigest()[:12]}"
         use_cache = self.get_option("cache")
         rows = None
         if use_cache and cache:

@@ -70,7 +70,12 @@ def test_hostvars_groups_and_requests(lab, sa_key_file, tmp_path):
     calls = [r for r in lab.requests if "/compute/" in r.path]
     assert [r.path for r in calls] == [f"/compute/v1/projects/{PROJECT}/aggregated/instances"]
     query = calls[0].query
-    assert query["maxResults"] == ["500"] and "networkInterfaces(" in query["fields"][0]
+    assert query["maxResults"] == ["500"]
+    # only the fields of the facts in use: nothing that is neither stored nor grouped on
+    fields = query["fields"][0]
+    assert "networkIP" in fields and "nicType" in fields and "labels" in fields and "guestAccelerators" in fields
+    for unused in ("selfLink", "serviceAccounts", "creationTimestamp", "cpuPlatform", "metadata", "subnetwork"):
+        assert unused not in fields, unused
     assert "gzip" in calls[0].headers.get("User-Agent", "")
 
 
@@ -435,6 +440,12 @@ def test_cache_hit_and_expiry(lab, sa_key_file, tmp_path):
     time.sleep(3.5)
     assert hostvars(ansible_inventory(config).data) == first
     assert len([r for r in lab.requests if "/compute/" in r.path]) == 2  # expired: fetched again
+    # asking for more facts is another request shape: never served from a listing made without them
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], cache=True,
+                          cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"),
+                          cache_timeout=60, hostvar_keys=["name", "self_link"])
+    assert hostvars(ansible_inventory(config).data)["engine-1"]["gce"]["self_link"].endswith("/engine-1")
+    assert len([r for r in lab.requests if "/compute/" in r.path]) == 3
 
 
 # -- templating safety ------------------------------------------------------------------------
