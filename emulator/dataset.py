@@ -345,6 +345,19 @@ def lab_instances(path: Path) -> dict[str, list[dict]]:
     return result
 
 
+def lab_networks(path: Path) -> dict[str, dict[str, int]]:
+    """The MTU of the lab's network as the emulator reports it: ``{project: {"default": mtu}}``.
+
+    ``labctl`` writes each entry's ``network_mtu`` (the podman network's MTU); entries without one
+    keep the emulator's default.
+    """
+    result: dict[str, dict[str, int]] = {}
+    for entry in json.loads(Path(path).read_text()):
+        if entry.get("network_mtu"):
+            result.setdefault(entry["project"], {})["default"] = int(entry["network_mtu"])
+    return result
+
+
 def load_document(document) -> dict[str, dict]:
     """Normalise a dataset document to ``{project: {zones, instances, error, unreachable}}``."""
     out: dict[str, dict] = {}

@@ -330,6 +330,10 @@ class Emulator:
         """Report these zones of ``project`` as unreachable."""
         self.compute.set_unreachable(project, zones)
 
+    def set_network(self, project: str, network: str, mtu: int) -> None:
+        """Create or change VPC network ``network`` of ``project`` with this MTU (networks.get)."""
+        self.compute.set_network(project, network, mtu)
+
     def load_document(self, document) -> list[str]:
         """Load a dataset document (see ``dataset.load_document``); return the projects it holds."""
         loaded = dataset.load_document(document)
@@ -390,6 +394,9 @@ class Emulator:
                 zones = sorted({instance["zone"].rsplit("/", 1)[-1] for instance in instances})
                 self.compute.add_project(project, zones)
                 self.compute.add_instances(project, instances)
+            for project, networks in dataset.lab_networks(self._lab_file).items():
+                for network, mtu in networks.items():
+                    self.compute.set_network(project, network, mtu)
             if projects:
                 self.metadata_project = next(iter(projects))
         return list(projects)

@@ -19,6 +19,7 @@ from .filters import compile_filter
 from .jsonenc import Fragment, encode_plain
 
 API_BASE = "https://www.googleapis.com/compute/v1"
+DEFAULT_MTU = 1460  # a VPC network's MTU unless set otherwise
 PROJECT_ERRORS = ("not_found", "permission_denied", "api_disabled", "quota_exceeded", "rate_limited")
 _ORDER_BY = {"name": ("name", False), "creationTimestamp desc": ("creationTimestamp", True)}
 
@@ -100,6 +101,8 @@ class Project:
         self.zone_records: dict[str, Record] = {}
         self.error: str | None = None
         self.unreachable: set[str] = set()
+        # VPC networks (name -> MTU): every network an instance's NIC names, plus any set explicitly.
+        self.networks: dict[str, int] = {}
         self.quota: tuple[int, int] | None = None  # (requests per minute, status when exceeded)
         self._calls: deque = deque()
 
@@ -163,6 +166,19 @@ class ComputeStore:
                         "set it to the zone URL (.../projects/P/zones/Z) or the zone name"
                     )
                 self._zone(project, zone_name(zone)).append(Record(instance))
+                for nic in instance.get("networkInterfaces") or ():
+                    url = nic.get("network") or ""
+                    # Shared VPC: the network may live in another (host) project.
+                    owner = self._project(project_of(url) or name)
+                    owner.networks.setdefault(url.rsplit("/", 1)[-1], DEFAULT_MTU)
+            self._touch()
+
+    def set_network(self, name: str, network: str, mtu: int) -> None:
+        """Create or change a VPC network of the project (MTU 1300-8896, as GCE allows)."""
+        if not 1300 <= int(mtu) <= 8896:
+            raise ValueError(f"network {network}: MTU {mtu} is outside 1300-8896")
+        with self.lock:
+            self._project(name).networks[network] = int(mtu)
             self._touch()
 
     def clear(self) -> None:

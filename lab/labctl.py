@@ -232,7 +232,9 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
             raise LabError(f"subnet {subnet} of network {net!r} is already used by another podman network. "
                            "Fix: `make lab-down` the other lab, or choose another subnet in the topology.")
         podname = f"nz-{PREFIX}{lab}-{net}"
-        podman("network", "create", "--label", f"{LABEL}={PREFIX}{lab}", "--subnet", subnet, podname)
+        mtu = (spec or {}).get("mtu")
+        podman("network", "create", "--label", f"{LABEL}={PREFIX}{lab}", "--subnet", subnet,
+               *(["--opt", f"mtu={int(mtu)}"] if mtu else []), podname)
         netnames[net], subnets[net] = podname, ipaddress.ip_network(subnet)
 
     next_ip = {net: 10 for net in topo["networks"]}
@@ -263,6 +265,8 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
                "install -d -m 0700 -o ops -g ops /home/ops/.ssh && cat > /home/ops/.ssh/authorized_keys && "
                "chown ops:ops /home/ops/.ssh/authorized_keys && chmod 0600 /home/ops/.ssh/authorized_keys",
                stdin=pubkey)
+        # The MTU its first interface really has: the emulator reports it as the VPC network's.
+        inst["mtu"] = int(podman("exec", ctr, "cat", "/sys/class/net/eth0/mtu").strip())
         hostkey = podman("exec", ctr, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()
         names = ",".join([inst["host"]["name"], *inst["addresses"].values()])
         known_hosts.append(f"{names} {hostkey[0]} {hostkey[1]}")
@@ -308,7 +312,7 @@ def write_inventory(lab: str, state: Path, topo: dict, instances: list[dict]) ->
         gce = {"name": host["name"], "project": project, "zone": zone, "region": region,
                "machine_type": host.get("machine_type", "c3-standard-8"), "private_ip": primary_ip(inst),
                "labels": labels, "tags": host.get("tags") or [], "gpus": gpus,
-               "nic_type": host.get("nic_type", "GVNIC")}
+               "nic_type": host.get("nic_type", "GVNIC"), "network_mtu": inst["mtu"]}
         hosts[host["name"]] = {"ansible_host": primary_ip(inst), "gce": gce, "lab_addresses": inst["addresses"],
                                "lab_container": inst["ctr"]}
         names = [f"project_{project}", f"zone_{zone}", f"region_{region}"]
@@ -319,7 +323,8 @@ def write_inventory(lab: str, state: Path, topo: dict, instances: list[dict]) ->
             groups.setdefault(sanitise(group), []).append(host["name"])
         emulated.append({**{k: gce[k] for k in ("name", "project", "zone", "machine_type", "labels", "tags", "gpus",
                                                 "nic_type")},
-                         "ip": primary_ip(inst), "status": host.get("status", "RUNNING")})
+                         "ip": primary_ip(inst), "status": host.get("status", "RUNNING"),
+                         "network_mtu": inst["mtu"]})
     inventory = {"all": {
         "vars": {
             "ansible_user": "ops",

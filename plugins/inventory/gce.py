@@ -13,10 +13,12 @@ description:
   - "The facts are C(name), C(id) (integer), C(project), C(zone), C(region), C(status), C(machine_type),
     C(machine_family), C(cpu_platform), C(private_ip), C(public_ip), C(ipv6), C(internal_dns) (the instance's
     custom hostname, else C(<name>.<zone>.c.<project>.internal)), C(network), C(subnetwork), C(nic_type) (first
-    network interface), C(tier_1), C(labels), C(tags), C(metadata) (only O(metadata_keys)), C(gpus) (list of
-    C(type) and C(count)), C(placement_policies), C(provisioning_model), C(service_accounts), C(self_link) and
-    C(creation_timestamp). O(hostvar_keys) chooses which of them are stored on the host; O(compose),
-    O(groups), O(keyed_groups), O(hostnames) and the default groups see all of them."
+    network interface), C(network_mtu) (MTU of that interface's VPC network, one C(networks.get) per network;
+    needs C(compute.networks.get), else a warning and no value), C(tier_1), C(labels), C(tags), C(metadata)
+    (only O(metadata_keys)), C(gpus) (list of C(type) and C(count)), C(placement_policies),
+    C(provisioning_model), C(service_accounts), C(self_link) and C(creation_timestamp). O(hostvar_keys) chooses
+    which of them are stored on the host; O(compose), O(groups), O(keyed_groups), O(hostnames) and the default
+    groups see all of them."
   - Keys whose value is absent or empty are left out to keep the inventory small; C(tier_1) is present only when
     true and C(provisioning_model) only when not C(STANDARD).
   - API data (names, labels, metadata) is never templated.
@@ -156,8 +158,8 @@ options:
         play, add it here (or copy it with O(compose)).
     type: list
     elements: str
-    default: [name, project, zone, region, machine_type, nic_type, private_ip, public_ip, ipv6, tier_1, labels,
-              metadata, gpus, placement_policies, provisioning_model]
+    default: [name, project, zone, region, machine_type, nic_type, network_mtu, private_ip, public_ip, ipv6,
+              tier_1, labels, metadata, gpus, placement_policies, provisioning_model]
   metadata_keys:
     description:
       - Instance metadata keys copied into C(<hostvar_name>.metadata). Default none, so ssh keys and startup
@@ -262,7 +264,7 @@ _FACT_FIELDS = {
 _NIC_FIELDS = {
     "private_ip": ("networkIP",), "ipv6": ("ipv6Address", "ipv6AccessConfigs/externalIpv6"),
     "public_ip": ("accessConfigs/natIP",), "network": ("network",), "subnetwork": ("subnetwork",),
-    "nic_type": ("nicType",),
+    "nic_type": ("nicType",), "network_mtu": ("network",),
 }
 # Always requested: names, zone and status (statuses), id (the last resort for duplicate names).
 _BASE_FIELDS = ("id", "name", "zone", "status")
@@ -279,8 +281,8 @@ _HOSTNAME_KINDS = ("name", "private_ip", "public_ip", "ipv6", "internal_dns")
 _FACT_KEYS = (
     "name", "id", "project", "zone", "region", "status", "machine_type", "machine_family", "cpu_platform",
     "internal_dns", "self_link", "creation_timestamp", "private_ip", "ipv6", "public_ip", "network", "subnetwork",
-    "nic_type", "tier_1", "provisioning_model", "labels", "tags", "metadata", "gpus", "placement_policies",
-    "service_accounts",
+    "nic_type", "network_mtu", "tier_1", "provisioning_model", "labels", "tags", "metadata", "gpus",
+    "placement_policies", "service_accounts",
 )
 _UNSAFE_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
 # A skip_failed_projects warning must not hide a configuration error that hits every project.
@@ -376,7 +378,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     # -- fetching -----------------------------------------------------------------------------
     def _fetch(self):
-        """Return [[project, raw_instance], ...] in a stable order (project, zone, name); cacheable as JSON."""
+        """Fetch the instances and the MTU of their networks; plain JSON, so it can be cached as it is.
+
+        Returns ``{"instances": [[project, raw_instance], ...], "network_mtu": {network URL: MTU}}``,
+        the instances in a stable order (project, zone, name).
+        """
         params = self._auth_params()
         concurrency = max(1, int(self.get_option("concurrency")))
         try:
@@ -465,6 +471,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for project, future in jobs:
                 result = future.result()
                 collect(project, result[:2] if isinstance(result, tuple) else result)
+            mtus = self._network_mtus(pool, api, per_project) if "network_mtu" in self._needed_facts() else {}
         self._handle_failures(failed)
         if unreachable:
             msg = ("gce inventory: the Compute API could not reach " + ", ".join(sorted(set(unreachable)))
@@ -479,7 +486,25 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             rows = per_project[project]
             rows.sort(key=lambda i: (i.get("zone") or "", i.get("name") or ""))
             out.extend([project, inst] for inst in rows)
-        return out
+        return {"instances": out, "network_mtu": mtus}
+
+    def _network_mtus(self, pool, api, per_project):
+        """{network URL: MTU} for the networks of the instances' first interfaces (one request each).
+
+        A network that cannot be read (no compute.networks.get, a host project out of reach) only
+        costs its hosts the network_mtu fact, with a warning: the inventory itself stays usable.
+        """
+        urls = {((inst.get("networkInterfaces") or [{}])[0].get("network") or "")
+                for rows in per_project.values() for inst in rows}
+        jobs = {url: pool.submit(self._call, api.network_mtu, url) for url in sorted(urls) if url}
+        mtus = {}
+        for url, future in jobs.items():
+            result = future.result()
+            if isinstance(result, GcpError):
+                self.display.warning(f"gce inventory: no network_mtu for hosts on {_base(url)}: {result}")
+            else:
+                mtus[url] = result
+        return mtus
 
     @staticmethod
     def _call(func, *args):
@@ -553,7 +578,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.display.warning(f"gce inventory: skipping project '{project}': {exc}")
 
     # -- building hosts -------------------------------------------------------------------------
-    def _facts(self, project, inst, metadata_keys):
+    def _facts(self, project, inst, metadata_keys, mtus):
         """Compact host facts: derived names instead of URLs, and no key whose value is empty."""
         zone = _base(inst.get("zone")) or ""
         machine_type = _base(inst.get("machineType")) or ""
@@ -580,6 +605,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 (c.get("externalIpv6") for c in nic.get("ipv6AccessConfigs") or () if c.get("externalIpv6")), None)
             facts["public_ip"] = next((c.get("natIP") for c in nic.get("accessConfigs") or () if c.get("natIP")), None)
             facts["network"] = _base(nic.get("network"))
+            facts["network_mtu"] = mtus.get(nic.get("network"))
             facts["subnetwork"] = _base(nic.get("subnetwork"))
             facts["nic_type"] = nic.get("nicType")
         # Defaults are left out (absent tier_1 means false, absent provisioning_model means STANDARD):
@@ -661,15 +687,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 f"{', '.join(_FACT_KEYS)}, or [all].")
         return frozenset(keys)
 
-    def _populate(self, rows):
+    def _populate(self, fetched):
         self._check_preferences()
         keep = self._stored_keys()
+        rows, mtus = fetched["instances"], fetched["network_mtu"]
         metadata_keys = frozenset(self.get_option("metadata_keys") or ())
         hostnames = self.get_option("hostnames") or ["name"]
         host_pref = self.get_option("ansible_host_preference") or []
         records = []
         for project, inst in self._select(rows):
-            facts = self._facts(project, inst, metadata_keys)
+            facts = self._facts(project, inst, metadata_keys, mtus)
             name = str(self._pick(facts, hostnames) or facts["name"])
             records.append((name, facts, self._pick(facts, host_pref)))
         records = self._resolve_duplicates(records)
@@ -778,19 +805,19 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                              sort_keys=True, default=str)
         cache_key = f"{self.get_cache_key(path)}_{hashlib.sha256(request.encode()).hexdigest()[:12]}"
         use_cache = self.get_option("cache")
-        rows = None
+        fetched = None
         if use_cache and cache:
             try:
-                rows = self._cache[cache_key]
+                fetched = self._cache[cache_key]
             except KeyError:
-                rows = None
-        from_cache = rows is not None
-        if rows is None:
-            rows = self._fetch()
+                fetched = None
+        from_cache = fetched is not None
+        if fetched is None:
+            fetched = self._fetch()
             if use_cache:
-                self._cache[cache_key] = rows
-        fetched = time.monotonic()
-        self._populate(rows)
-        self.display.vvv(f"gce inventory: {len(rows)} instances in {time.monotonic() - started:.2f}s "
-                         f"({'cache' if from_cache else 'API'} {fetched - started:.2f}s, "
-                         f"hosts and groups {time.monotonic() - fetched:.2f}s)")
+                self._cache[cache_key] = fetched
+        ready = time.monotonic()
+        self._populate(fetched)
+        self.display.vvv(f"gce inventory: {len(fetched['instances'])} instances in "
+                         f"{time.monotonic() - started:.2f}s ({'cache' if from_cache else 'API'} "
+                         f"{ready - started:.2f}s, hosts and groups {time.monotonic() - ready:.2f}s)")

@@ -112,6 +112,28 @@ def test_zonal_list_zones_list_and_get(emulator, api):
     assert api("projects/p1/zones/mars-1-a/instances").status_code == 404
 
 
+def test_networks_get(emulator, api):
+    host = "https://www.googleapis.com/compute/v1/projects/net-host/global/networks/shared"
+    emulator.add_instances("net", [
+        _instance("net", "us-east4-a", "a", networkInterfaces=[
+            {"network": "https://www.googleapis.com/compute/v1/projects/net/global/networks/default"}]),
+        _instance("net", "us-east4-a", "b", networkInterfaces=[{"network": host}]),  # Shared VPC
+    ])
+    assert api("projects/net/global/networks/default").json()["mtu"] == 1460  # GCE's default
+    emulator.set_network("net", "default", 8896)
+    body = api("projects/net/global/networks/default", fields="mtu").json()
+    assert body == {"mtu": 8896}
+    # a Shared VPC network is served by its host project, not by the instance's project
+    assert api("projects/net-host/global/networks/shared").json()["name"] == "shared"
+    assert api("projects/net/global/networks/shared").status_code == 404
+    assert api("projects/net/global/networks/nope").status_code == 404
+    emulator.set_project_error("net", "permission_denied")
+    denied = api("projects/net/global/networks/default")
+    assert denied.status_code == 403 and "compute.networks.get" in denied.text
+    with pytest.raises(ValueError, match="outside 1300-8896"):
+        emulator.set_network("net", "default", 9000)
+
+
 def test_partial_response_fields(emulator, api):
     emulator.generate(40, projects=["p1"], zones=3, seed=2)
     spec = "items/*/instances(name,zone,networkInterfaces/networkIP),nextPageToken"

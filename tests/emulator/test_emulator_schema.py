@@ -76,3 +76,5 @@ def test_emulator_responses_match_the_discovery_document(emulator):
     assert checked == 600 + 7 + 1 - hidden
     instance = requests.get(f"{base}/lab/zones/us-east4-a/instances/lab-1", headers=headers, timeout=20).json()
     assert check(instance, "Instance") == []
+    network = requests.get(f"{base}/{projects[0]}/global/networks/default", headers=headers, timeout=20).json()
+    assert check(network, "Network") == [] and network["mtu"] == 1460

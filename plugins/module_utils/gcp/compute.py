@@ -85,6 +85,20 @@ class ComputeApi:
         return out
 
 
+    def network_mtu(self, network_url):
+        """MTU of the VPC network an instance's NIC names (its URL; the network may be in a host project)."""
+        parts = network_url.split("/")
+        if "projects" not in parts or "networks" not in parts:
+            raise GcpError(f"'{network_url}' is not a network URL (.../projects/P/global/networks/N)",
+                           kind="bad_request")
+        project, name = parts[parts.index("projects") + 1], parts[parts.index("networks") + 1]
+        ctx = self._context(project, f"network '{name}' of project '{project}'", False)
+        ctx["permission"] = "compute.networks.get"
+        body = self.client.get_json(f"{self.base}/projects/{project}/global/networks/{name}",
+                                    params={"fields": "mtu"}, context=ctx)
+        return int(body.get("mtu") or 1460)  # the API leaves mtu out when it is the default, 1460
+
+
 def _list_params(filter_expr, fields, max_results):
     """Query parameters of an instance listing: page size, and the filter and fields when given."""
     params = {"maxResults": str(max_results)}

@@ -33,6 +33,11 @@ def lab(emulator):
     return emulator
 
 
+def listings(emulator):
+    """Recorded instance and zone listings (the network MTU reads are counted apart)."""
+    return [r for r in emulator.requests if "/compute/" in r.path and "/global/networks/" not in r.path]
+
+
 def list_hosts(config, **kw):
     proc = ansible_inventory(config, **kw)
     return proc, proc.data, hostvars(proc.data)
@@ -51,7 +56,7 @@ def test_hostvars_groups_and_requests(lab, sa_key_file, tmp_path):
     # the default hostvar_keys: what playbooks and the roles use, nothing else
     assert engine["gce"] == {
         "name": "engine-1", "project": PROJECT, "zone": ZONE_A, "region": "us-central1",
-        "machine_type": "c3-standard-22", "nic_type": "GVNIC", "private_ip": "10.0.0.2",
+        "machine_type": "c3-standard-22", "nic_type": "GVNIC", "network_mtu": 1460, "private_ip": "10.0.0.2",
         "labels": {"role": "trading-engine", "env": "prod"},
     }  # metadata_keys defaults to none: ssh keys never reach the inventory
     for values in hv.values():  # compact: nothing empty is stored
@@ -67,7 +72,7 @@ def test_hostvars_groups_and_requests(lab, sa_key_file, tmp_path):
     assert group_hosts(data, "env_prod") == ["engine-1"] and group_hosts(data, "tag_engine") == ["engine-1"]
     # one token, one aggregated page (500 per page, only the needed fields, gzip)
     assert lab.tokens_issued == 1
-    calls = [r for r in lab.requests if "/compute/" in r.path]
+    calls = listings(lab)
     assert [r.path for r in calls] == [f"/compute/v1/projects/{PROJECT}/aggregated/instances"]
     query = calls[0].query
     assert query["maxResults"] == ["500"]
@@ -77,6 +82,33 @@ def test_hostvars_groups_and_requests(lab, sa_key_file, tmp_path):
     for unused in ("selfLink", "serviceAccounts", "creationTimestamp", "cpuPlatform", "metadata", "subnetwork"):
         assert unused not in fields, unused
     assert "gzip" in calls[0].headers.get("User-Agent", "")
+
+
+def test_network_mtu(lab, sa_key_file, tmp_path):
+    lab.set_network(PROJECT, "default", 8896)
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT])
+    hv = hostvars(ansible_inventory(config).data)
+    assert {h["gce"]["network_mtu"] for h in hv.values()} == {8896}
+    # one networks.get per network, not per host
+    gets = [r for r in lab.requests if "/global/networks/" in r.path]
+    assert [r.path for r in gets] == [f"/compute/v1/projects/{PROJECT}/global/networks/default"]
+    # not stored, not grouped on: never asked for
+    lab.clear_requests()
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], hostvar_keys=["name"])
+    ansible_inventory(config)
+    assert not [r for r in lab.requests if "/global/networks/" in r.path]
+
+
+def test_network_mtu_unreadable_is_a_warning(lab, sa_key_file, tmp_path):
+    lab.add_instances(PROJECT, [instance(PROJECT, ZONE_A, "shared-1", ip="10.0.0.7", nics=[{
+        "network": "https://www.googleapis.com/compute/v1/projects/host-gone/global/networks/shared",
+        "networkIP": "10.0.0.7", "name": "nic0"}])])
+    lab.set_project_error("host-gone", "permission_denied")
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT])
+    proc = ansible_inventory(config)
+    hv = hostvars(proc.data)
+    assert "network_mtu" not in hv["shared-1"]["gce"] and hv["engine-1"]["gce"]["network_mtu"] == 1460
+    assert "no network_mtu for hosts on shared" in proc.stderr and "compute.networks.get" in proc.stderr
 
 
 def test_hostvar_keys_all_and_unknown(lab, sa_key_file, tmp_path):
@@ -136,12 +168,12 @@ def test_filter_is_sent_to_the_api(lab, sa_key_file, tmp_path):
 def test_zones_and_regions_narrow_server_side(lab, sa_key_file, tmp_path):
     config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], zones=[ZONE_B])
     assert sorted(hostvars(ansible_inventory(config).data)) == ["db-1"]
-    paths = [r.path for r in lab.requests if "/compute/" in r.path]
+    paths = [r.path for r in listings(lab)]
     assert paths == [f"/compute/v1/projects/{PROJECT}/zones/{ZONE_B}/instances"]
     lab.clear_requests()
     config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], regions=["us-central1"])
     assert sorted(hostvars(ansible_inventory(config).data)) == ["engine-1", "gpu-1"]
-    paths = sorted(r.path for r in lab.requests if "/compute/" in r.path)
+    paths = sorted(r.path for r in listings(lab))
     assert paths == [f"/compute/v1/projects/{PROJECT}/zones",
                      f"/compute/v1/projects/{PROJECT}/zones/us-central1-a/instances",
                      f"/compute/v1/projects/{PROJECT}/zones/us-central1-b/instances"]
@@ -283,7 +315,7 @@ def test_many_pages(emulator, sa_key_file, tmp_path, strategy):
     config = write_config(tmp_path, emulator, key_file=sa_key_file, projects=projects, statuses=[],
                           list_strategy=strategy)
     assert len(hostvars(ansible_inventory(config).data)) == 2300
-    calls = [r for r in emulator.requests if "/compute/" in r.path]
+    calls = listings(emulator)
     tokens = [r.query.get("pageToken") for r in calls if r.query.get("pageToken")]
     if strategy == "aggregated":
         assert len(calls) == 5 and len(tokens) == 4  # 2300 at 500 a page
@@ -429,23 +461,23 @@ def test_cache_hit_and_expiry(lab, sa_key_file, tmp_path):
                           cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"),
                           cache_timeout=3)
     first = hostvars(ansible_inventory(config).data)
-    calls = len([r for r in lab.requests if "/compute/" in r.path])
+    calls = len(listings(lab))
     assert calls == 1
     # The cache holds the API's data as the API sent it: no value ansible-core tagged while building
     # the hosts leaks into it (decoding tagged values made a cache hit 4x slower than a fetch).
     cached = "".join(p.read_text() for p in (tmp_path / "cache").iterdir())
     assert "engine-1" in cached and "__ansible" not in cached
     assert hostvars(ansible_inventory(config).data) == first
-    assert len([r for r in lab.requests if "/compute/" in r.path]) == 1  # served from the cache
+    assert len(listings(lab)) == 1  # served from the cache
     time.sleep(3.5)
     assert hostvars(ansible_inventory(config).data) == first
-    assert len([r for r in lab.requests if "/compute/" in r.path]) == 2  # expired: fetched again
+    assert len(listings(lab)) == 2  # expired: fetched again
     # asking for more facts is another request shape: never served from a listing made without them
     config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], cache=True,
                           cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"),
                           cache_timeout=60, hostvar_keys=["name", "self_link"])
     assert hostvars(ansible_inventory(config).data)["engine-1"]["gce"]["self_link"].endswith("/engine-1")
-    assert len([r for r in lab.requests if "/compute/" in r.path]) == 3
+    assert len(listings(lab)) == 3
 
 
 # -- templating safety ------------------------------------------------------------------------
