@@ -7,7 +7,8 @@ its own. ``/dev/kvm`` here is a software virtualiser that cannot run an unmodifi
 kernel, so the VM runs under TCG (see /work/shared/HARNESS.md).
 
 ``build`` makes a bootable raw disk without loop devices and caches it under
-``.cache/vm/<recipe hash>/``: debootstrap a root file system with a kernel and GRUB,
+``~/.cache/nearzero/vm/<recipe hash>/`` (``NEARZERO_VM_CACHE`` overrides; shared by every clone):
+debootstrap a root file system with a kernel and GRUB,
 ``mkfs.ext4 -d`` it into a partition image, write an MBR with ``sfdisk`` and copy the
 partition in at 1 MiB, then boot it once with ``-kernel/-initrd`` so a one-shot unit runs
 ``grub-install`` and ``update-grub`` and powers off. From then on the disk boots through
@@ -36,7 +37,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 VM_DIR = Path(__file__).resolve().parent
-CACHE = ROOT / ".cache" / "vm"
+# Machine-wide, like podman's image store for the container lab: every clone on this machine
+# (CI runs in a fresh one each time) reuses a disk whose recipe hash matches.
+CACHE = Path(os.environ.get("NEARZERO_VM_CACHE")
+             or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nearzero" / "vm")
 STATE_ROOT = ROOT / ".lab"
 MIRROR = os.environ.get("NEARZERO_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 DISK_SIZE_MIB = 4096
