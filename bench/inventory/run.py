@@ -253,7 +253,7 @@ def markdown(rows: list[dict], args, command: str) -> str:
         "Most of what is left is ansible-core's own per-host and per-value work (tagging values in "
         "`set_variable`, `VariableManager.get_vars` per host, re-encoding every untrusted string in `--list`). "
         "`inject_facts_as_vars = False` in `ansible.cfg` removes `clean_facts`, which otherwise runs for every "
-        "host in `--list` (see the run with `ANSIBLE_INJECT_FACT_VARS=False`).",
+        "host in `--list`.",
     ]
     return "\n".join(lines) + "\n"
 
