@@ -56,6 +56,10 @@ def test_plugin_sees_the_lab_as_labctl_made_it(lab_with_emulator):
         assert found[group]["hosts"] == list(static["children"][group]["hosts"]), group
     for host, hvars in static["hosts"].items():
         assert plain(found["_meta"]["hostvars"][host]["ansible_host"]) == hvars["ansible_host"]
+        # the VPC MTU the emulator serves is the MTU the lab's interfaces really have
+        real = subprocess.run(["podman", "exec", hvars["lab_container"], "cat", "/sys/class/net/eth0/mtu"], env=env,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        assert found["_meta"]["hostvars"][host]["gce"]["network_mtu"] == hvars["gce"]["network_mtu"] == int(real)
 
 
 def test_ansible_reaches_the_hosts_it_found(lab_with_emulator):
