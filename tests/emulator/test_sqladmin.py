@@ -169,13 +169,18 @@ def _write_lab(tmp_path, container_prefix="nz-nolab"):
     return ca
 
 
-def test_lab_mode_serves_the_lab_hosts(emulator, tmp_path):
-    ca = _write_lab(tmp_path)
+def _lab_api(emulator, tmp_path, **lab):
+    """The emulator in lab mode on a written lab; returns (lab CA, authorised session, project base URL)."""
+    ca = _write_lab(tmp_path, **lab)
     emulator.load_lab(tmp_path)
     emulator.add_access_token("tok-lab")
     session = requests.Session()
     session.headers["Authorization"] = "Bearer tok-lab"
-    base = f"{emulator.url}/v1/projects/lab-p"
+    return ca, session, f"{emulator.url}/v1/projects/lab-p"
+
+
+def test_lab_mode_serves_the_lab_hosts(emulator, tmp_path):
+    ca, session, base = _lab_api(emulator, tmp_path)
     settings = session.get(f"{base}/instances/db-eu-1/connectSettings").json()
     assert settings["ipAddresses"] == [{"type": "PRIVATE", "ipAddress": "10.89.1.12"}]
     assert settings["dnsName"] == "db-eu-1.europe-west3.sql.nearzero.internal."
@@ -187,12 +192,7 @@ def test_lab_mode_serves_the_lab_hosts(emulator, tmp_path):
 
 
 def test_lab_promotion_fails_its_operation_when_the_server_cannot_be_promoted(emulator, tmp_path):
-    _write_lab(tmp_path, container_prefix="nz-no-such-lab")
-    emulator.load_lab(tmp_path)
-    emulator.add_access_token("tok-lab")
-    session = requests.Session()
-    session.headers["Authorization"] = "Bearer tok-lab"
-    base = f"{emulator.url}/v1/projects/lab-p"
+    _ca, session, base = _lab_api(emulator, tmp_path, container_prefix="nz-no-such-lab")
     op = session.post(f"{base}/instances/db-eu-1/promoteReplica").json()
     done = wait_done(session, op, timeout=60)
     assert "pg_promote() failed in nz-no-such-lab-db-eu-1" in done["error"]["errors"][0]["message"]
