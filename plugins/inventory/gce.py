@@ -377,8 +377,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return params
 
     # -- fetching -----------------------------------------------------------------------------
-    def _fetch(self):
-        """Fetch the instances and the MTU of their networks; plain JSON, so it can be cached as it is.
+    def _fetch(self, fields, with_mtu):
+        """Fetch the instances (``fields`` of each) and, ``with_mtu``, the MTU of their networks.
+
+        Plain JSON, so it can be cached as it is.
 
         Returns ``{"instances": [[project, raw_instance], ...], "network_mtu": {network URL: MTU}}``,
         the instances in a stable order (project, zone, name).
@@ -411,7 +413,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         zones = [str(z) for z in self._templated("zones") or []]
         regions = [str(r) for r in self._templated("regions") or []]
         filter_expr = self._templated("filter")
-        fields = self._instance_fields()
 
         strategy = self.get_option("list_strategy")
         per_project = {p: [] for p in projects}
@@ -471,7 +472,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for project, future in jobs:
                 result = future.result()
                 collect(project, result[:2] if isinstance(result, tuple) else result)
-            mtus = self._network_mtus(pool, api, per_project) if "network_mtu" in self._needed_facts() else {}
+            mtus = self._network_mtus(pool, api, per_project) if with_mtu else {}
         self._handle_failures(failed)
         if unreachable:
             msg = ("gce inventory: the Compute API could not reach " + ", ".join(sorted(set(unreachable)))
@@ -556,9 +557,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             needed.discard("metadata")  # ssh keys and startup scripts never cross the wire
         return needed
 
-    def _instance_fields(self):
-        """The partial-response selector for the needed facts, plus extra_fields."""
-        needed = self._needed_facts()
+    def _instance_fields(self, needed):
+        """The partial-response selector for the ``needed`` facts, plus extra_fields."""
         fields = list(_BASE_FIELDS)
         for fact in sorted(needed):
             fields.extend(f for f in _FACT_FIELDS.get(fact, ()) if f not in fields)
@@ -801,7 +801,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         started = time.monotonic()
         # One cache entry per request shape: a cached listing made for other fields, projects or
         # filters would otherwise be served with facts silently missing.
-        request = json.dumps([self._instance_fields(), *(self.get_option(o) for o in _REQUEST_OPTIONS)],
+        needed = self._needed_facts()
+        fields = self._instance_fields(needed)
+        request = json.dumps([fields, *(self.get_option(o) for o in _REQUEST_OPTIONS)],
                              sort_keys=True, default=str)
         cache_key = f"{self.get_cache_key(path)}_{hashlib.sha256(request.encode()).hexdigest()[:12]}"
         use_cache = self.get_option("cache")
@@ -813,7 +815,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 fetched = None
         from_cache = fetched is not None
         if fetched is None:
-            fetched = self._fetch()
+            fetched = self._fetch(fields, "network_mtu" in needed)
             if use_cache:
                 self._cache[cache_key] = fetched
         ready = time.monotonic()
