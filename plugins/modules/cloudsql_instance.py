@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 module: cloudsql_instance
 short_description: Ensure a Cloud SQL instance's policy (private IP, TLS, backups, PITR); create, promote replicas
 description:
-  - Compares the instance with the wanted policy and changes only what differs, with a PATCH (merge semantics:
+  - Compares the instance with the wanted policy and changes only what differs, with a PATCH (merge semantics -
     settings this module does not manage are left alone), then waits for the Operation.
   - Policy - private IP only (C(ipv4Enabled=false), C(privateNetwork)), C(sslMode), automated backups with a
     start time, a retention count and a location, point-in-time recovery with its log retention, deletion

@@ -8,10 +8,10 @@ module: cloudsql_instance_info
 short_description: Read a Cloud SQL instance, its connection settings and its server CA bundle
 description:
   - Reads a Cloud SQL instance through the SQL Admin API v1 and, on request, its connect settings
-    (C(connectSettings)) and every server CA certificate (C(listServerCas): current, next, rotated out).
+    (C(connectSettings)) and every server CA certificate (C(listServerCas) - current, next, rotated out).
   - Returns the facts a client needs to connect directly over private IP without the Auth Proxy
     (private IP, public IPs, DNS name, whole CA bundle, server CA mode).
-  - Run it on the controller (C(delegate_to: localhost)); it changes nothing.
+  - "Run it on the controller (C(delegate_to: localhost)); it changes nothing."
 options:
   project:
     description: Project ID of the instance.
