@@ -231,6 +231,7 @@ cache_timeout: 600
 #   python tools/inventory_graph.py inv.json -o inventory.svg
 """
 
+import functools
 import hashlib
 import json
 import re
@@ -271,7 +272,7 @@ _BASE_FIELDS = ("id", "name", "zone", "status")
 # Options that change what the API returns (part of the inventory cache key).
 _REQUEST_OPTIONS = ("projects", "zones", "regions", "filter", "list_strategy", "api_endpoint")
 # Facts the default groups are made from.
-_GROUP_FACTS = ("status", "machine_family", "gpus", "labels", "tags")
+_GROUP_FACTS = ("region", "status", "machine_family", "gpus", "labels", "tags")
 _AUTH_OPTIONS = (
     "auth_kind", "service_account_file", "service_account_contents", "service_account_email", "access_token",
     "impersonate_service_account", "impersonate_delegates", "iam_endpoint", "scopes",
@@ -284,6 +285,9 @@ _FACT_KEYS = (
     "nic_type", "network_mtu", "tier_1", "provisioning_model", "labels", "tags", "metadata", "gpus",
     "placement_policies", "service_accounts",
 )
+# Facts copied as they are from one key of the raw Instance, when needed.
+_RAW_FACTS = (("status", "status"), ("cpu_platform", "cpuPlatform"), ("self_link", "selfLink"),
+              ("creation_timestamp", "creationTimestamp"))
 _UNSAFE_GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
 # A skip_failed_projects warning must not hide a configuration error that hits every project.
 _NEVER_SKIPPED = ("credentials", "dependency", "bad_request", "unauthenticated")
@@ -293,59 +297,65 @@ def _base(url):
     return url.rsplit("/", 1)[-1] if url else None
 
 
-# Values repeated across many hosts (a zone, a machine type, a label value...). ansible-core tags
-# every stored string with its origin unless it already carries one; handing it the tagged string
+# Values repeated across many hosts (a zone, a machine type, a label value, an MTU...). ansible-core
+# tags every stored value with its origin unless it already carries one; handing it the tagged value
 # it made for an earlier host lets it skip re-tagging (and keeps one copy in memory). Trust is not
 # touched: the values stay untrusted exactly as ansible-core stored them the first time.
 _SHARED = ("project", "zone", "region", "status", "machine_type", "machine_family", "cpu_platform", "network",
-           "subnetwork", "nic_type", "provisioning_model", "creation_timestamp")
+           "subnetwork", "nic_type", "network_mtu", "provisioning_model", "creation_timestamp")
+_SHARED_LISTS = ("tags", "service_accounts", "placement_policies")
 
 
 def _share(facts, interned):
-    """Swap repeated strings in ``facts`` for the tagged copies already stored; True if some were new."""
-    missing = False
-    for key in _SHARED:
-        value = facts.get(key)
-        if value is not None:
-            known = interned.get(value)
-            if known is None:
-                missing = True
-            else:
-                facts[key] = known
+    """Swap repeated values in ``facts`` for the tagged copies already stored; True if some were new."""
+    missing = _swap(facts, _SHARED, interned)
     labels = facts.get("labels")
     if labels:
-        for key, value in labels.items():
-            known = interned.get(value)
-            if known is None:
-                missing = True
-            else:
-                labels[key] = known
-    for key in ("tags", "service_accounts"):
+        missing = _swap(labels, list(labels), interned) or missing
+    for key in _SHARED_LISTS:
         items = facts.get(key)
         if items:
-            for index, value in enumerate(items):
-                known = interned.get(value)
-                if known is None:
-                    missing = True
-                else:
-                    items[index] = known
+            missing = _swap(items, range(len(items)), interned) or missing
+    for gpu in facts.get("gpus") or ():
+        missing = _swap(gpu, ("type", "count"), interned) or missing
+    return missing
+
+
+def _swap(container, keys, interned):
+    """Replace ``container[key]`` by its interned copy for each key; True if a value was not known yet."""
+    missing = False
+    for key in keys:
+        try:
+            value = container[key]
+        except (KeyError, IndexError):
+            continue
+        known = interned.get(value)
+        if known is None:
+            missing = True
+        else:
+            container[key] = known
     return missing
 
 
 def _learn(stored, interned):
-    """Remember the tagged strings ansible-core stored for one host (see _share)."""
+    """Remember the tagged values ansible-core stored for one host (see _share)."""
     for key in _SHARED:
         value = stored.get(key)
         if value is not None:
             interned.setdefault(value, value)
     for value in (stored.get("labels") or {}).values():
         interned.setdefault(value, value)
-    for key in ("tags", "service_accounts"):
+    for key in _SHARED_LISTS:
         for value in stored.get(key) or ():
+            interned.setdefault(value, value)
+    for gpu in stored.get("gpus") or ():
+        for value in gpu.values():
             interned.setdefault(value, value)
 
 
+@functools.lru_cache(maxsize=4096)
 def _group(prefix, value):
+    """A safe group name; cached, because the same few zones, families and labels recur on every host."""
     return _UNSAFE_GROUP_CHARS.sub("_", f"{prefix}_{value}")
 
 
@@ -418,6 +428,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         per_project = {p: [] for p in projects}
         failed = {}
         unreachable = []
+        # {network URL: future}: each network is asked for as soon as a listing shows it, so the
+        # MTU requests overlap the listings still running instead of adding a round trip after them.
+        mtu_jobs = {}
 
         def collect(project, result):
             if isinstance(result, GcpError):
@@ -426,6 +439,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             instances, unreached = result
             per_project[project].extend(instances)
             unreachable.extend(f"{project}/{u}" for u in unreached)
+            if with_mtu:
+                for inst in instances:
+                    url = (inst.get("networkInterfaces") or [{}])[0].get("network")
+                    if url and url not in mtu_jobs:
+                        mtu_jobs[url] = pool.submit(self._call, api.network_mtu, url)
 
         def zone_jobs(project, zone_list, skip=()):
             """Per-zone listings; zones the aggregated probe reported unreachable are not asked again."""
@@ -453,13 +471,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             else:
                 # auto: one aggregated page per project; a project with more than one page is then
                 # listed zone by zone in parallel, because page tokens make the aggregated pages of a
-                # project strictly sequential.
+                # project strictly sequential. While there are workers to spare, each project's zones
+                # are asked for alongside its probe (one request that a project fitting one page
+                # does not use): that saves a round trip before the zone listings can start.
+                speculate = 2 * len(projects) <= concurrency
                 probes = [(p, pool.submit(self._list, api, p, None, filter_expr, fields, True)) for p in projects]
+                zone_lists = {p: pool.submit(self._call, api.zones, p) for p in projects} if speculate else {}
                 big = []
                 for project, future in probes:
                     result = future.result()
                     if isinstance(result, tuple) and result[2]:
-                        big.append((project, result[1], pool.submit(self._call, api.zones, project)))
+                        zones_future = zone_lists.get(project) or pool.submit(self._call, api.zones, project)
+                        big.append((project, result[1], zones_future))
                     else:
                         collect(project, result[:2] if isinstance(result, tuple) else result)
                 for project, unreached, future in big:
@@ -472,7 +495,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for project, future in jobs:
                 result = future.result()
                 collect(project, result[:2] if isinstance(result, tuple) else result)
-            mtus = self._network_mtus(pool, api, per_project) if with_mtu else {}
+            mtus = self._network_mtus(mtu_jobs)
         self._handle_failures(failed)
         if unreachable:
             msg = ("gce inventory: the Compute API could not reach " + ", ".join(sorted(set(unreachable)))
@@ -489,17 +512,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             out.extend([project, inst] for inst in rows)
         return {"instances": out, "network_mtu": mtus}
 
-    def _network_mtus(self, pool, api, per_project):
-        """{network URL: MTU} for the networks of the instances' first interfaces (one request each).
+    def _network_mtus(self, jobs):
+        """{network URL: MTU} from the networks.get ``jobs`` (one per network of a first interface).
 
         A network that cannot be read (no compute.networks.get, a host project out of reach) only
         costs its hosts the network_mtu fact, with a warning: the inventory itself stays usable.
         """
-        urls = {((inst.get("networkInterfaces") or [{}])[0].get("network") or "")
-                for rows in per_project.values() for inst in rows}
-        jobs = {url: pool.submit(self._call, api.network_mtu, url) for url in sorted(urls) if url}
         mtus = {}
-        for url, future in jobs.items():
+        for url, future in sorted(jobs.items()):
             result = future.result()
             if isinstance(result, GcpError):
                 self.display.warning(f"gce inventory: no network_mtu for hosts on {_base(url)}: {result}")
@@ -578,32 +598,44 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.display.warning(f"gce inventory: skipping project '{project}': {exc}")
 
     # -- building hosts -------------------------------------------------------------------------
-    def _facts(self, project, inst, metadata_keys, mtus):
-        """Compact host facts: derived names instead of URLs, and no key whose value is empty."""
+    @staticmethod
+    def _facts(project, inst, needed, metadata_keys, mtus):
+        """Compact host facts: derived names instead of URLs, and no key whose value is empty.
+
+        Only the ``needed`` facts are worked out (plus name, id, project and zone, which host names
+        and duplicate handling use): this runs once per instance.
+        """
         zone = _base(inst.get("zone")) or ""
-        machine_type = _base(inst.get("machineType")) or ""
+        name = inst.get("name")
         facts = {
-            "name": inst.get("name"),
+            "name": name,
             # uint64 in the API (sent as a JSON string); an int is cheaper to store and dump.
             "id": int(inst["id"]) if inst.get("id") else None,
             "project": project,
             "zone": zone,
-            "region": zone.rsplit("-", 1)[0],
-            "status": inst.get("status"),
-            "machine_type": machine_type,
-            "machine_family": machine_type.split("-", 1)[0],
-            "cpu_platform": inst.get("cpuPlatform"),
-            "internal_dns": inst.get("hostname") or f"{inst.get('name')}.{zone}.c.{project}.internal",
-            "self_link": inst.get("selfLink"),
-            "creation_timestamp": inst.get("creationTimestamp"),
         }
+        if "region" in needed:
+            facts["region"] = zone.rsplit("-", 1)[0]
+        if "machine_type" in needed or "machine_family" in needed:
+            machine_type = _base(inst.get("machineType")) or ""
+            facts["machine_type"] = machine_type
+            facts["machine_family"] = machine_type.split("-", 1)[0]
+        for fact, key in _RAW_FACTS:
+            if fact in needed:
+                facts[fact] = inst.get(key)
+        if "internal_dns" in needed:
+            facts["internal_dns"] = inst.get("hostname") or f"{name}.{zone}.c.{project}.internal"
         nics = inst.get("networkInterfaces")
         if nics:
             nic = nics[0]
             facts["private_ip"] = nic.get("networkIP")
-            facts["ipv6"] = nic.get("ipv6Address") or next(
-                (c.get("externalIpv6") for c in nic.get("ipv6AccessConfigs") or () if c.get("externalIpv6")), None)
-            facts["public_ip"] = next((c.get("natIP") for c in nic.get("accessConfigs") or () if c.get("natIP")), None)
+            if "ipv6" in needed:
+                facts["ipv6"] = nic.get("ipv6Address") or next(
+                    (c.get("externalIpv6") for c in nic.get("ipv6AccessConfigs") or () if c.get("externalIpv6")),
+                    None)
+            if "public_ip" in needed:
+                facts["public_ip"] = next(
+                    (c.get("natIP") for c in nic.get("accessConfigs") or () if c.get("natIP")), None)
             facts["network"] = _base(nic.get("network"))
             facts["network_mtu"] = mtus.get(nic.get("network"))
             facts["subnetwork"] = _base(nic.get("subnetwork"))
@@ -626,16 +658,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             meta = {i.get("key"): i.get("value") for i in items if i.get("key") in metadata_keys}
             if meta:
                 facts["metadata"] = meta
-        gpus = [{"type": _base(g.get("acceleratorType")), "count": int(g.get("acceleratorCount") or 0)}
-                for g in inst.get("guestAccelerators") or ()]
-        if gpus:
-            facts["gpus"] = gpus
+        accelerators = inst.get("guestAccelerators")
+        if accelerators:
+            facts["gpus"] = [{"type": _base(g.get("acceleratorType")), "count": int(g.get("acceleratorCount") or 0)}
+                             for g in accelerators]
         if inst.get("resourcePolicies"):
             facts["placement_policies"] = [_base(p) for p in inst["resourcePolicies"]]
-        accounts = [a.get("email") for a in inst.get("serviceAccounts") or () if a.get("email")]
-        if accounts:
-            facts["service_accounts"] = accounts
-        return {k: v for k, v in facts.items() if v is not None and v != ""}
+        if "service_accounts" in needed:
+            facts["service_accounts"] = [a.get("email") for a in inst.get("serviceAccounts") or () if a.get("email")]
+        return {k: v for k, v in facts.items() if v is not None and v != "" and v != []}
 
     @staticmethod
     def _pick(facts, preference):
@@ -687,7 +718,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 f"{', '.join(_FACT_KEYS)}, or [all].")
         return frozenset(keys)
 
-    def _populate(self, fetched):
+    def _populate(self, fetched, needed):
         self._check_preferences()
         keep = self._stored_keys()
         rows, mtus = fetched["instances"], fetched["network_mtu"]
@@ -696,7 +727,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         host_pref = self.get_option("ansible_host_preference") or []
         records = []
         for project, inst in self._select(rows):
-            facts = self._facts(project, inst, metadata_keys, mtus)
+            facts = self._facts(project, inst, needed, metadata_keys, mtus)
             name = str(self._pick(facts, hostnames) or facts["name"])
             records.append((name, facts, self._pick(facts, host_pref)))
         records = self._resolve_duplicates(records)
@@ -785,9 +816,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             out.append("gpu")
             out.extend(_group("gpu", g["type"]) for g in gpus if g.get("type"))
         for key, value in (facts.get("labels") or {}).items():
-            out.append(_UNSAFE_GROUP_CHARS.sub("_", f"{key}_{value}"))
+            out.append(_group(key, value))
         out.extend(_group("tag", t) for t in facts.get("tags") or ())
-        return out
+        # A label can name a group already made (label gpu=nvidia-l4 and the GPU type group
+        # gpu_nvidia_l4): each add_child costs ansible-core time even when it changes nothing.
+        return list(dict.fromkeys(out))
 
     # -- entry point ----------------------------------------------------------------------------
     def parse(self, inventory, loader, path, cache=True):
@@ -819,7 +852,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if use_cache:
                 self._cache[cache_key] = fetched
         ready = time.monotonic()
-        self._populate(fetched)
+        self._populate(fetched, needed)
         self.display.vvv(f"gce inventory: {len(fetched['instances'])} instances in "
                          f"{time.monotonic() - started:.2f}s ({'cache' if from_cache else 'API'} "
                          f"{ready - started:.2f}s, hosts and groups {time.monotonic() - ready:.2f}s)")

@@ -38,6 +38,11 @@ def listings(emulator):
     return [r for r in emulator.requests if "/compute/" in r.path and "/global/networks/" not in r.path]
 
 
+def instance_listings(emulator):
+    """Recorded instance listings only (aggregated or zonal pages)."""
+    return [r for r in listings(emulator) if r.path.endswith("/instances")]
+
+
 def list_hosts(config, **kw):
     proc = ansible_inventory(config, **kw)
     return proc, proc.data, hostvars(proc.data)
@@ -70,10 +75,12 @@ def test_hostvars_groups_and_requests(lab, sa_key_file, tmp_path):
     assert group_hosts(data, "family_a3") == ["gpu-1"] and group_hosts(data, "status_running") == [
         "db-1", "engine-1", "gpu-1"]
     assert group_hosts(data, "env_prod") == ["engine-1"] and group_hosts(data, "tag_engine") == ["engine-1"]
-    # one token, one aggregated page (500 per page, only the needed fields, gzip)
+    # one token, one aggregated page (500 per page, only the needed fields, gzip); with workers to
+    # spare, the project's zones are asked for alongside it (used only when there are more pages)
     assert lab.tokens_issued == 1
-    calls = listings(lab)
-    assert [r.path for r in calls] == [f"/compute/v1/projects/{PROJECT}/aggregated/instances"]
+    assert sorted(r.path for r in listings(lab)) == [f"/compute/v1/projects/{PROJECT}/aggregated/instances",
+                                                     f"/compute/v1/projects/{PROJECT}/zones"]
+    calls = instance_listings(lab)
     query = calls[0].query
     assert query["maxResults"] == ["500"]
     # only the fields of the facts in use: nothing that is neither stored nor grouped on
@@ -324,6 +331,13 @@ def test_many_pages(emulator, sa_key_file, tmp_path, strategy):
     assert emulator.tokens_issued == 1
 
 
+def test_no_speculative_zone_listing_without_spare_workers(lab, sa_key_file, tmp_path):
+    """The zones are asked for alongside the probe only when that takes no worker a listing needs."""
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], concurrency=1)
+    assert len(hostvars(ansible_inventory(config).data)) == 3
+    assert [r.path for r in listings(lab)] == [f"/compute/v1/projects/{PROJECT}/aggregated/instances"]
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("kind", "needles"), [
@@ -461,23 +475,23 @@ def test_cache_hit_and_expiry(lab, sa_key_file, tmp_path):
                           cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"),
                           cache_timeout=3)
     first = hostvars(ansible_inventory(config).data)
-    calls = len(listings(lab))
+    calls = len(instance_listings(lab))
     assert calls == 1
     # The cache holds the API's data as the API sent it: no value ansible-core tagged while building
     # the hosts leaks into it (decoding tagged values made a cache hit 4x slower than a fetch).
     cached = "".join(p.read_text() for p in (tmp_path / "cache").iterdir())
     assert "engine-1" in cached and "__ansible" not in cached
     assert hostvars(ansible_inventory(config).data) == first
-    assert len(listings(lab)) == 1  # served from the cache
+    assert len(instance_listings(lab)) == 1  # served from the cache
     time.sleep(3.5)
     assert hostvars(ansible_inventory(config).data) == first
-    assert len(listings(lab)) == 2  # expired: fetched again
+    assert len(instance_listings(lab)) == 2  # expired: fetched again
     # asking for more facts is another request shape: never served from a listing made without them
     config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], cache=True,
                           cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"),
                           cache_timeout=60, hostvar_keys=["name", "self_link"])
     assert hostvars(ansible_inventory(config).data)["engine-1"]["gce"]["self_link"].endswith("/engine-1")
-    assert len(listings(lab)) == 3
+    assert len(instance_listings(lab)) == 3
 
 
 # -- templating safety ------------------------------------------------------------------------
