@@ -244,11 +244,11 @@ def markdown(rows: list[dict], args, command: str) -> str:
         "project with more than one aggregated page), requests only the fields of the facts it stores or groups "
         "on (`fields=`), fetches one token per credential and reuses one HTTP session, stores one compact "
         "dictionary per host (the default `hostvar_keys`: about 10 values instead of every raw Instance key, "
-        "nothing empty; `hostvar_keys: [all]` stores all 27 facts) and hands ansible-core the tagged strings it "
-        "already stored for repeated values (zone, machine type, label values), so each distinct value is tagged "
-        "once. Every value stays untrusted (`__ansible_unsafe` in `--list`), as ansible-core stores it. gce also "
-        "makes about ten default groups per host (project, region, zone, status, family, labels, network tags), "
-        "which gcp_compute, configured as here, does not.",
+        "nothing empty; `hostvar_keys: [all]` stores all 27 facts) and hands ansible-core the tagged values it "
+        "already stored for repeated ones (zone, machine type, label values, MTU, GPU type), so each distinct "
+        "value is tagged once. Every value stays untrusted (`__ansible_unsafe` in `--list`), as ansible-core "
+        "stores it. gce also makes about ten default groups per host (project, region, zone, status, family, GPU, "
+        "labels, network tags), which gcp_compute, configured as here, does not.",
         "",
         "Most of what is left is ansible-core's own per-host and per-value work (tagging values in "
         "`set_variable`, `VariableManager.get_vars` per host, re-encoding every untrusted string in `--list`). "

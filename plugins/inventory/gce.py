@@ -66,7 +66,9 @@ options:
       - How instances are listed when O(zones) and O(regions) are not set.
       - V(auto) reads one C(aggregated/instances) page per project; a project with more than one page is
         then listed zone by zone in parallel (one C(zones) call plus one call per zone), since the pages of
-        an aggregated listing can only be fetched one after the other.
+        an aggregated listing can only be fetched one after the other. While O(concurrency) leaves workers to
+        spare (at least two per project), the C(zones) call is sent alongside the first page, saving a round
+        trip for large projects at the price of one unused call for a project that fits one page.
       - V(aggregated) always pages through C(aggregated/instances) (fewest requests).
       - V(zonal) always lists the zones, then each zone in parallel.
     type: str
