@@ -5,7 +5,7 @@
   ``{"projects": {P: {"zones": [...], "instances": [...], "error": KIND, "unreachable": [...]}}}``;
 * ``generate``: N realistic instances over P projects and Z zones, deterministic per seed;
 * ``lab_instances``: the lab's ``instances.json`` (written by ``lab/labctl.py``) turned into
-  GCE instances whose ``networkIP`` is the container address.
+  GCE instances whose ``networkIP`` is the container address, and the lab network's MTU.
 """
 
 from __future__ import annotations
@@ -297,11 +297,12 @@ def _random_instance(rng: random.Random, project: str, zone: str, name: str, rol
     return instance
 
 
-def lab_instances(path: Path) -> dict[str, list[dict]]:
-    """Read the lab's ``instances.json``; ``{project: [Instance, ...]}``.
+def lab_instances(path: Path) -> tuple[dict[str, list[dict]], dict[str, dict[str, int]]]:
+    """Read the lab's ``instances.json`` once: ``({project: [Instance, ...]}, {project: {"default": mtu}})``.
 
     Each entry is ``{name, project, zone, ip, labels{}, tags[], machine_type, gpus[{type,count}], status,
-    nic_type}``; other keys are ignored.
+    nic_type, network_mtu}``; other keys are ignored. ``network_mtu`` is the podman network's MTU, which
+    ``labctl`` writes; entries without one keep the emulator's default network MTU.
     """
     try:
         entries = json.loads(Path(path).read_text())
@@ -312,6 +313,7 @@ def lab_instances(path: Path) -> dict[str, list[dict]]:
     if not isinstance(entries, list):
         raise ValueError(f"{path} must hold a JSON list of instances, not {type(entries).__name__}")
     result: dict[str, list[dict]] = {}
+    networks: dict[str, dict[str, int]] = {}
     for number, entry in enumerate(entries):
         missing = [key for key in ("name", "project", "zone", "ip") if not entry.get(key)]
         if missing:
@@ -342,20 +344,9 @@ def lab_instances(path: Path) -> dict[str, list[dict]]:
                 gpus=gpus,
             )
         )
-    return result
-
-
-def lab_networks(path: Path) -> dict[str, dict[str, int]]:
-    """The MTU of the lab's network as the emulator reports it: ``{project: {"default": mtu}}``.
-
-    ``labctl`` writes each entry's ``network_mtu`` (the podman network's MTU); entries without one
-    keep the emulator's default.
-    """
-    result: dict[str, dict[str, int]] = {}
-    for entry in json.loads(Path(path).read_text()):
         if entry.get("network_mtu"):
-            result.setdefault(entry["project"], {})["default"] = int(entry["network_mtu"])
-    return result
+            networks.setdefault(entry["project"], {})["default"] = int(entry["network_mtu"])
+    return result, networks
 
 
 def load_document(document) -> dict[str, dict]:

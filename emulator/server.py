@@ -388,13 +388,13 @@ class Emulator:
             if mtime == self._lab_mtime and mtime is not None:
                 return []
             self._lab_mtime = mtime
-            projects = dataset.lab_instances(self._lab_file)
+            projects, networks_by_project = dataset.lab_instances(self._lab_file)
             self.compute.clear()
             for project, instances in projects.items():
                 zones = sorted({instance["zone"].rsplit("/", 1)[-1] for instance in instances})
                 self.compute.add_project(project, zones)
                 self.compute.add_instances(project, instances)
-            for project, networks in dataset.lab_networks(self._lab_file).items():
+            for project, networks in networks_by_project.items():
                 for network, mtu in networks.items():
                     self.compute.set_network(project, network, mtu)
             if projects:
