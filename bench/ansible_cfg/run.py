@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -18,8 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from delay_proxy import DelayProxy  # a sibling file, not a package
+
 ROOT = Path(__file__).resolve().parents[2]
 LAB = "bench-cfg"
+CHANGED = re.compile(r"\bchanged=(\d+)")
 DEFAULTS_CFG = f"""[defaults]
 roles_path = {ROOT}/roles
 collections_path = {ROOT}/.collections
@@ -30,11 +37,12 @@ module_utils = {ROOT}/plugins/module_utils
 """
 
 
-def run_site(cfg: str, inventory: Path) -> tuple[float, str]:
+def run_site(cfg: str, inventories: list[Path]) -> tuple[float, str]:
     env = {**os.environ, "ANSIBLE_CONFIG": cfg, "PATH": f"{ROOT}/.venv/bin:{os.environ['PATH']}"}
     start = time.monotonic()
+    sources = [arg for inventory in inventories for arg in ("-i", str(inventory))]
     res = subprocess.run(
-        ["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "site.yml")],
+        ["ansible-playbook", *sources, str(ROOT / "playbooks" / "site.yml")],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )
     elapsed = time.monotonic() - start
@@ -44,36 +52,76 @@ def run_site(cfg: str, inventory: Path) -> tuple[float, str]:
     return elapsed, recap
 
 
+def rtt_overlay(inventory: Path, ports: dict[tuple[str, int], int], path: Path) -> Path:
+    """An inventory source that sends each host's SSH through its delay-proxy port.
+
+    ``ansible_host`` stays the host's address (roles use it, e.g. in certificates); ssh is told to
+    connect to the proxy instead (HostName, Port) and to check the host key under the real address.
+    """
+    hosts = yaml.safe_load(inventory.read_text())["all"]["hosts"]
+    overlay = {"all": {"hosts": {}}}
+    for name, hostvars in hosts.items():
+        address = hostvars["ansible_host"]
+        port = ports[(address, 22)]
+        overlay["all"]["hosts"][name] = {
+            "ansible_ssh_extra_args": f"-o HostName=127.0.0.1 -o Port={port} -o HostKeyAlias={address}"}
+    path.write_text(yaml.safe_dump(overlay))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rtt-ms", default="0", type=lambda s: [float(x) for x in s.split(",") if x],
+                        help="comma-separated round-trip times to add between controller and hosts (default 0: the "
+                             "lab as it is); each is measured with both configurations")
     parser.add_argument("--keep-lab", action="store_true")
+    parser.add_argument("--reuse-lab", action="store_true",
+                        help="use the lab left by --keep-lab as it is (already converged)")
     args = parser.parse_args()
     labctl = [sys.executable, str(ROOT / "lab" / "labctl.py")]
     emulator = [str(ROOT / "tools" / "emulator.sh")]
-    subprocess.run([*labctl, "up", "--lab", LAB, "--replace", "--auto-subnets"], check=True)
-    subprocess.run([*emulator, "start", LAB], check=True)  # the database tier asks the SQL Admin API
+    if not args.reuse_lab:
+        subprocess.run([*labctl, "up", "--lab", LAB, "--replace", "--auto-subnets"], check=True)
+        subprocess.run([*emulator, "start", LAB], check=True)  # the database tier asks the SQL Admin API
     inventory = ROOT / ".lab" / LAB / "inventory.yml"
     project_cfg = str(ROOT / "ansible.cfg")
+    rows = []
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as tmp:
             tmp.write(DEFAULTS_CFG)
-        _, recap = run_site(project_cfg, inventory)  # converge once: later runs are no-ops
-        times: dict[str, list[float]] = {"project ansible.cfg": [], "ansible defaults": []}
-        for _ in range(args.rounds):
-            for label, cfg in (("project ansible.cfg", project_cfg), ("ansible defaults", tmp.name)):
-                elapsed, recap = run_site(cfg, inventory)
-                if "changed=0" not in recap or "changed=1" in recap:
-                    sys.exit(f"the re-run with {label} changed something:\n{recap}")
-                times[label].append(elapsed)
-        project, defaults = (statistics.median(times[k]) for k in times)
-        hosts = recap.count("ok=")
-        print("| hosts | rounds | project ansible.cfg (median s) | ansible defaults (median s) | speed-up |")
-        print("|---|---|---|---|---|")
-        print(f"| {hosts} | {args.rounds} | {project:.1f} | {defaults:.1f} | {defaults / project:.2f}x |")
-        print("all runs (s):", {k: [round(v, 1) for v in vals] for k, vals in times.items()})
+        if not args.reuse_lab:
+            _, recap = run_site(project_cfg, [inventory])  # converge once: later runs are no-ops
+        for rtt in args.rtt_ms:
+            sources, proxy = [inventory], None
+            if rtt:
+                hosts = yaml.safe_load(inventory.read_text())["all"]["hosts"].values()
+                proxy = DelayProxy([(h["ansible_host"], 22) for h in hosts], rtt)
+                sources.append(rtt_overlay(inventory, proxy.start(), Path(tmp.name).with_suffix(".rtt.yml")))
+            times: dict[str, list[float]] = {"project ansible.cfg": [], "ansible defaults": []}
+            try:
+                for _ in range(args.rounds):
+                    for label, cfg in (("project ansible.cfg", project_cfg), ("ansible defaults", tmp.name)):
+                        elapsed, recap = run_site(cfg, sources)
+                        if not CHANGED.findall(recap) or any(int(n) for n in CHANGED.findall(recap)):
+                            sys.exit(f"the re-run with {label} (RTT {rtt:g} ms) changed something:\n{recap}")
+                        times[label].append(elapsed)
+            finally:
+                if proxy:
+                    proxy.stop()
+            project, defaults = (statistics.median(times[k]) for k in times)
+            rows.append((rtt, recap.count("ok="), project, defaults, times))
+        print("| added RTT | hosts (+ localhost) | rounds | project ansible.cfg (median s) "
+              "| ansible defaults (median s) | speed-up |")
+        print("|---|---|---|---|---|---|")
+        for rtt, hosts, project, defaults, _times in rows:
+            print(f"| {rtt:g} ms | {hosts} | {args.rounds} | {project:.1f} | {defaults:.1f} | "
+                  f"{defaults / project:.2f}x |")
+        for rtt, _hosts, _project, _defaults, times in rows:
+            print(f"all runs at {rtt:g} ms (s):", {k: [round(v, 1) for v in vals] for k, vals in times.items()})
     finally:
         os.unlink(tmp.name)
+        Path(tmp.name).with_suffix(".rtt.yml").unlink(missing_ok=True)
         if not args.keep_lab:
             subprocess.run([*emulator, "stop", LAB], check=False)
             subprocess.run([*labctl, "down", "--lab", LAB], check=False)
