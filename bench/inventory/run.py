@@ -248,7 +248,7 @@ def markdown(rows: list[dict], args, command: str) -> str:
         "already stored for repeated ones (zone, machine type, label values, MTU, GPU type), so each distinct "
         "value is tagged once. Every value stays untrusted (`__ansible_unsafe` in `--list`), as ansible-core "
         "stores it. gce also makes about ten default groups per host (project, region, zone, status, family, GPU, "
-        "labels, network tags), which gcp_compute, configured as here, does not.",
+        "labels), which gcp_compute, configured as here, does not.",
         "",
         "Most of what is left is ansible-core's own per-host and per-value work (tagging values in "
         "`set_variable`, `VariableManager.get_vars` per host, re-encoding every untrusted string in `--list`). "

@@ -172,14 +172,21 @@ options:
   default_groups:
     description:
       - Make the default groups C(project_<p>), C(region_<r>), C(zone_<z>), C(family_<machine family>),
-        C(gpu) and C(gpu_<accelerator type>), C(status_<status in lower case>), C(<label key>_<label value>) for
-        each label (C(<key>_) if the value is empty) and
-        C(tag_<network tag>) for each network tag.
+        C(gpu) and C(gpu_<accelerator type>), C(status_<status in lower case>), and C(<label key>_<label value>)
+        for each label (C(<key>_) if the value is empty). Network tag groups come with O(tag_groups).
       - Group names are sanitised, every character other than a letter, digit or C(_) becomes C(_)
         (label C(role=trading-engine) gives C(role_trading_engine), zone C(us-central1-a) gives
         C(zone_us_central1_a)).
     type: bool
     default: true
+  tag_groups:
+    description:
+      - With O(default_groups), also make C(tag_<network tag>) for each network tag.
+      - Off by default. Network tags drive firewall rules and routes, labels are what classifies hosts;
+        and every group a host belongs to costs ansible-core time in each task's variables and in
+        C(ansible-inventory --list) (GCE hosts commonly carry several tags).
+    type: bool
+    default: false
   skip_failed_projects:
     description:
       - When a project cannot be listed (not found, permission denied, API disabled, unreachable), warn and
@@ -274,7 +281,7 @@ _BASE_FIELDS = ("id", "name", "zone", "status")
 # Options that change what the API returns (part of the inventory cache key).
 _REQUEST_OPTIONS = ("projects", "zones", "regions", "filter", "list_strategy", "api_endpoint")
 # Facts the default groups are made from.
-_GROUP_FACTS = ("region", "status", "machine_family", "gpus", "labels", "tags")
+_GROUP_FACTS = ("region", "status", "machine_family", "gpus", "labels")
 _AUTH_OPTIONS = (
     "auth_kind", "service_account_file", "service_account_contents", "service_account_email", "access_token",
     "impersonate_service_account", "impersonate_delegates", "iam_endpoint", "scopes",
@@ -572,6 +579,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             needed = set(keep)
             if self.get_option("default_groups"):
                 needed.update(_GROUP_FACTS)
+                if self.get_option("tag_groups"):
+                    needed.add("tags")
             for option in ("hostnames", "ansible_host_preference"):
                 kinds = [str(k) for k in self.get_option(option) or ()]
                 needed.update("labels" if k.startswith("label:") else k for k in kinds)
@@ -737,6 +746,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         inventory = self.inventory
         var_name = self.get_option("hostvar_name")
         default_groups = self.get_option("default_groups")
+        tag_groups = self.get_option("tag_groups")
         strict = self.get_option("strict")
         compose = self.get_option("compose")
         groups = self.get_option("groups")
@@ -755,7 +765,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 # the tagged copy of the same address stored in the facts: not tagged a second time
                 inventory.set_variable(name, "ansible_host", self._pick(stored, host_pref) or ansible_host)
             if default_groups:
-                for group in self._default_groups(facts):
+                for group in self._default_groups(facts, tag_groups):
                     if group not in known_groups:
                         inventory.add_group(group)
                         known_groups.add(group)
@@ -804,7 +814,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return f"{hostname[:-len(suffix)]}.{value}{suffix}"
 
     @staticmethod
-    def _default_groups(facts):
+    def _default_groups(facts, tag_groups):
         out = [
             _group("project", facts["project"]),
             _group("region", facts["region"]),
@@ -819,7 +829,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             out.extend(_group("gpu", g["type"]) for g in gpus if g.get("type"))
         for key, value in (facts.get("labels") or {}).items():
             out.append(_group(key, value))
-        out.extend(_group("tag", t) for t in facts.get("tags") or ())
+        if tag_groups:
+            out.extend(_group("tag", t) for t in facts.get("tags") or ())
         # A label can name a group already made (label gpu=nvidia-l4 and the GPU type group
         # gpu_nvidia_l4): each add_child costs ansible-core time even when it changes nothing.
         return list(dict.fromkeys(out))

@@ -74,7 +74,8 @@ def test_hostvars_groups_and_requests(lab, sa_key_file, tmp_path):
     assert group_hosts(data, "region_europe_west4") == ["db-1"]
     assert group_hosts(data, "family_a3") == ["gpu-1"] and group_hosts(data, "status_running") == [
         "db-1", "engine-1", "gpu-1"]
-    assert group_hosts(data, "env_prod") == ["engine-1"] and group_hosts(data, "tag_engine") == ["engine-1"]
+    assert group_hosts(data, "env_prod") == ["engine-1"]
+    assert not [g for g in data if g.startswith("tag_")]  # network tag groups only with tag_groups
     # one token, one aggregated page (500 per page, only the needed fields, gzip); with workers to
     # spare, the project's zones are asked for alongside it (used only when there are more pages)
     assert lab.tokens_issued == 1
@@ -86,7 +87,8 @@ def test_hostvars_groups_and_requests(lab, sa_key_file, tmp_path):
     # only the fields of the facts in use: nothing that is neither stored nor grouped on
     fields = query["fields"][0]
     assert "networkIP" in fields and "nicType" in fields and "labels" in fields and "guestAccelerators" in fields
-    for unused in ("selfLink", "serviceAccounts", "creationTimestamp", "cpuPlatform", "metadata", "subnetwork"):
+    for unused in ("selfLink", "serviceAccounts", "creationTimestamp", "cpuPlatform", "metadata", "subnetwork",
+                   "tags"):
         assert unused not in fields, unused
     assert "gzip" in calls[0].headers.get("User-Agent", "")
 
@@ -266,6 +268,14 @@ def test_metadata_keys_hostvar_name_default_groups(lab, sa_key_file, tmp_path):
     assert set(proc.data) == {"_meta", "all", "ungrouped"}
 
 
+def test_tag_groups(lab, sa_key_file, tmp_path):
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], tag_groups=True)
+    data = ansible_inventory(config).data
+    assert group_hosts(data, "tag_engine") == ["engine-1"] and group_hosts(data, "tag_ssh") == ["engine-1"]
+    assert "tags" not in hostvars(data)["engine-1"]["gce"]  # grouped on, not stored (hostvar_keys)
+    assert "tags" in instance_listings(lab)[-1].query["fields"][0]
+
+
 def test_compose_groups_keyed_groups(lab, sa_key_file, tmp_path):
     config = write_config(
         tmp_path, lab, key_file=sa_key_file, projects=[PROJECT],
@@ -294,7 +304,7 @@ def test_compose_groups_keyed_groups(lab, sa_key_file, tmp_path):
 def test_real_aggregated_dumps(emulator, sa_key_file, tmp_path):
     projects = emulator.load_fixture(FIXTURES / "gce1-compute-instances-aggregated.json")
     projects += emulator.load_fixture(FIXTURES / "gke1-compute-instances-europe-west4-a.json")
-    config = write_config(tmp_path, emulator, key_file=sa_key_file, projects=sorted(set(projects)))
+    config = write_config(tmp_path, emulator, key_file=sa_key_file, projects=sorted(set(projects)), tag_groups=True)
     proc = ansible_inventory(config)
     hv = hostvars(proc.data)
     gce1 = [h for h in hv if h.startswith("gce1.")]
