@@ -52,13 +52,12 @@ def run_site(cfg: str, inventories: list[Path]) -> tuple[float, str]:
     return elapsed, recap
 
 
-def rtt_overlay(inventory: Path, ports: dict[tuple[str, int], int], path: Path) -> Path:
-    """An inventory source that sends each host's SSH through its delay-proxy port.
+def rtt_overlay(hosts: dict, ports: dict[tuple[str, int], int], path: Path) -> Path:
+    """An inventory source that sends each of the lab's ``hosts`` SSH through its delay-proxy port.
 
     ``ansible_host`` stays the host's address (roles use it, e.g. in certificates); ssh is told to
     connect to the proxy instead (HostName, Port) and to check the host key under the real address.
     """
-    hosts = yaml.safe_load(inventory.read_text())["all"]["hosts"]
     overlay = {"all": {"hosts": {}}}
     for name, hostvars in hosts.items():
         address = hostvars["ansible_host"]
@@ -79,12 +78,16 @@ def main() -> None:
     parser.add_argument("--reuse-lab", action="store_true",
                         help="use the lab left by --keep-lab as it is (already converged)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     labctl = [sys.executable, str(ROOT / "lab" / "labctl.py")]
     emulator = [str(ROOT / "tools" / "emulator.sh")]
     if not args.reuse_lab:
         subprocess.run([*labctl, "up", "--lab", LAB, "--replace", "--auto-subnets"], check=True)
         subprocess.run([*emulator, "start", LAB], check=True)  # the database tier asks the SQL Admin API
     inventory = ROOT / ".lab" / LAB / "inventory.yml"
+    if args.reuse_lab and not inventory.is_file():
+        sys.exit(f"--reuse-lab: no lab at {inventory.parent}; run once with --keep-lab (and without --reuse-lab)")
     project_cfg = str(ROOT / "ansible.cfg")
     rows = []
     try:
@@ -95,9 +98,9 @@ def main() -> None:
         for rtt in args.rtt_ms:
             sources, proxy = [inventory], None
             if rtt:
-                hosts = yaml.safe_load(inventory.read_text())["all"]["hosts"].values()
-                proxy = DelayProxy([(h["ansible_host"], 22) for h in hosts], rtt)
-                sources.append(rtt_overlay(inventory, proxy.start(), Path(tmp.name).with_suffix(".rtt.yml")))
+                hosts = yaml.safe_load(inventory.read_text())["all"]["hosts"]
+                proxy = DelayProxy([(h["ansible_host"], 22) for h in hosts.values()], rtt)
+                sources.append(rtt_overlay(hosts, proxy.start(), Path(tmp.name).with_suffix(".rtt.yml")))
             times: dict[str, list[float]] = {"project ansible.cfg": [], "ansible defaults": []}
             try:
                 for _ in range(args.rounds):
