@@ -98,15 +98,16 @@ def main() -> None:
         for rtt in args.rtt_ms:
             sources, proxy = [inventory], None
             if rtt:
-                hosts = yaml.safe_load(inventory.read_text())["all"]["hosts"]
-                proxy = DelayProxy([(h["ansible_host"], 22) for h in hosts.values()], rtt)
-                sources.append(rtt_overlay(hosts, proxy.start(), Path(tmp.name).with_suffix(".rtt.yml")))
+                lab_hosts = yaml.safe_load(inventory.read_text())["all"]["hosts"]
+                proxy = DelayProxy([(h["ansible_host"], 22) for h in lab_hosts.values()], rtt)
+                sources.append(rtt_overlay(lab_hosts, proxy.start(), Path(tmp.name).with_suffix(".rtt.yml")))
             times: dict[str, list[float]] = {"project ansible.cfg": [], "ansible defaults": []}
             try:
                 for _ in range(args.rounds):
                     for label, cfg in (("project ansible.cfg", project_cfg), ("ansible defaults", tmp.name)):
                         elapsed, recap = run_site(cfg, sources)
-                        if not CHANGED.findall(recap) or any(int(n) for n in CHANGED.findall(recap)):
+                        changed = CHANGED.findall(recap)
+                        if not changed or any(int(n) for n in changed):
                             sys.exit(f"the re-run with {label} (RTT {rtt:g} ms) changed something:\n{recap}")
                         times[label].append(elapsed)
             finally:
