@@ -1,4 +1,4 @@
-"""Every module and lookup documents itself: ``ansible-doc`` renders it, with its options.
+"""Every module, lookup and strategy documents itself: ``ansible-doc`` renders it, with its options.
 
 A description line with an unquoted ``: `` turns into a YAML mapping, which ansible-doc refuses;
 this caught two modules whose pages did not render at all.
@@ -14,6 +14,7 @@ from gce_helpers import BIN, ROOT, base_env
 PLUGINS = sorted(
     [("module", p) for p in (ROOT / "plugins" / "modules").glob("*.py") if p.name != "__init__.py"]
     + [("lookup", p) for p in (ROOT / "plugins" / "lookup").glob("*.py") if p.name != "__init__.py"]
+    + [("strategy", p) for p in (ROOT / "plugins" / "strategy").glob("*.py") if p.name != "__init__.py"]
 )
 
 

@@ -1,0 +1,43 @@
+"""Strategy plugin mitogen_linear: Mitogen's executor for the linear strategy, opt-in.
+
+Mitogen keeps one Python interpreter per host (and one per become user) alive for the whole run
+and runs modules inside it, so a task no longer pays for an SSH exec, a Python start and the
+compilation of the module's libraries on the host. On the lab that halves a no-op run of
+site.yml (docs/BENCHMARKS.md).
+
+It is not the default in ansible.cfg: ansible-core 2.19 deprecates strategy plugins from outside
+ansible.builtin (a warning on every run, no compatibility promise), so production changes run on
+ansible-core's own executor unless an operator asks for this one (docs/ANSIBLE_CFG.md).
+
+This file only re-exports the class from the pinned ``mitogen`` package, imported under its real
+module name, so the plugin path of the repository (and of the collection in the execution
+environment) finds it without a path into a virtual environment.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: mitogen_linear
+short_description: The linear strategy on Mitogen's connection and executor (opt-in)
+description:
+  - Runs tasks like P(ansible.builtin.linear#strategy) (every host finishes a task before the next starts), with
+    Mitogen's connection multiplexer and in-process module execution instead of one SSH exec and one
+    Python start per task.
+  - Select it for one run with C(ANSIBLE_STRATEGY=mitogen_linear), or with C(strategy) on a play.
+  - Needs the Python package C(mitogen) (pinned in requirements.txt) on the controller; nothing on the hosts.
+notes:
+  - ansible-core 2.19 prints a deprecation warning for every strategy plugin outside ansible.builtin; that is why
+    this one is opt-in.
+author:
+  - nearzero
+"""
+
+from ansible.errors import AnsibleError
+
+try:
+    from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule  # noqa: F401 (re-exported)
+except ImportError as exc:
+    raise AnsibleError(
+        "strategy mitogen_linear needs the Python package mitogen on the controller: run 'make setup' (or "
+        f"pip install -r requirements.txt), or unset ANSIBLE_STRATEGY to use ansible-core's linear strategy ({exc})."
+    ) from None
