@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """No-op re-run of playbooks/site.yml on a lab: the project's ansible.cfg against ansible's defaults.
 
-Both configurations run alternately in one process on one lab (A B A B ...), so the noise of
-this shared machine hits both alike; the result is the ratio of the medians. The "defaults"
+The configurations run alternately in one process on one lab (A B C A B C ...), so the noise of
+this shared machine hits them alike; the results are ratios of medians. The "defaults"
 configuration sets only what ansible needs to find the project's roles, plugins and
-collections, and leaves every tuning knob at ansible-core's default.
+collections, and leaves every tuning knob at ansible-core's default. The third is the project's
+ansible.cfg with the opt-in strategy mitogen_linear (ANSIBLE_STRATEGY), as an operator selects it.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ module_utils = {ROOT}/plugins/module_utils
 """
 
 
-def run_site(cfg: str, inventories: list[Path]) -> tuple[float, str]:
+def run_site(cfg: str, inventories: list[Path], strategy: str | None = None) -> tuple[float, str]:
     env = {**os.environ, "ANSIBLE_CONFIG": cfg, "PATH": f"{ROOT}/.venv/bin:{os.environ['PATH']}"}
+    env.pop("ANSIBLE_STRATEGY", None)
+    if strategy:
+        env["ANSIBLE_STRATEGY"] = strategy
     start = time.monotonic()
     sources = [arg for inventory in inventories for arg in ("-i", str(inventory))]
     res = subprocess.run(
@@ -101,11 +105,13 @@ def main() -> None:
                 lab_hosts = yaml.safe_load(inventory.read_text())["all"]["hosts"]
                 proxy = DelayProxy([(h["ansible_host"], 22) for h in lab_hosts.values()], rtt)
                 sources.append(rtt_overlay(lab_hosts, proxy.start(), Path(tmp.name).with_suffix(".rtt.yml")))
-            times: dict[str, list[float]] = {"project ansible.cfg": [], "ansible defaults": []}
+            configs = {"project ansible.cfg": (project_cfg, None), "ansible defaults": (tmp.name, None),
+                       "project + mitogen_linear": (project_cfg, "mitogen_linear")}
+            times: dict[str, list[float]] = {label: [] for label in configs}
             try:
                 for _ in range(args.rounds):
-                    for label, cfg in (("project ansible.cfg", project_cfg), ("ansible defaults", tmp.name)):
-                        elapsed, recap = run_site(cfg, sources)
+                    for label, (cfg, strategy) in configs.items():
+                        elapsed, recap = run_site(cfg, sources, strategy)
                         changed = CHANGED.findall(recap)
                         if not changed or any(int(n) for n in changed):
                             sys.exit(f"the re-run with {label} (RTT {rtt:g} ms) changed something:\n{recap}")
@@ -113,15 +119,15 @@ def main() -> None:
             finally:
                 if proxy:
                     proxy.stop()
-            project, defaults = (statistics.median(times[k]) for k in times)
-            rows.append((rtt, recap.count("ok="), project, defaults, times))
+            project, defaults, mitogen = (statistics.median(times[k]) for k in times)
+            rows.append((rtt, recap.count("ok="), project, defaults, mitogen, times))
         print("| added RTT | hosts (+ localhost) | rounds | project ansible.cfg (median s) "
-              "| ansible defaults (median s) | speed-up |")
-        print("|---|---|---|---|---|---|")
-        for rtt, hosts, project, defaults, _times in rows:
+              "| ansible defaults (median s) | speed-up | project + mitogen_linear (median s) | speed-up |")
+        print("|---|---|---|---|---|---|---|---|")
+        for rtt, hosts, project, defaults, mitogen, _times in rows:
             print(f"| {rtt:g} ms | {hosts} | {args.rounds} | {project:.1f} | {defaults:.1f} | "
-                  f"{defaults / project:.2f}x |")
-        for rtt, _hosts, _project, _defaults, times in rows:
+                  f"{defaults / project:.2f}x | {mitogen:.1f} | {defaults / mitogen:.2f}x |")
+        for rtt, *_medians, times in rows:
             print(f"all runs at {rtt:g} ms (s):", {k: [round(v, 1) for v in vals] for k, vals in times.items()})
     finally:
         os.unlink(tmp.name)
