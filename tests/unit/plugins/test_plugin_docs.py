@@ -12,9 +12,10 @@ import yaml
 from gce_helpers import BIN, ROOT, base_env
 
 PLUGINS = sorted(
-    [("module", p) for p in (ROOT / "plugins" / "modules").glob("*.py") if p.name != "__init__.py"]
-    + [("lookup", p) for p in (ROOT / "plugins" / "lookup").glob("*.py") if p.name != "__init__.py"]
-    + [("strategy", p) for p in (ROOT / "plugins" / "strategy").glob("*.py") if p.name != "__init__.py"]
+    (kind, p)
+    for kind, folder in (("module", "modules"), ("lookup", "lookup"), ("strategy", "strategy"))
+    for p in (ROOT / "plugins" / folder).glob("*.py")
+    if p.name != "__init__.py"
 )
 
 
