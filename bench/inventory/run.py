@@ -6,6 +6,11 @@ repository root so the project's ansible.cfg applies to both. Reported per run: 
 CPU time (user + system of the child), peak RSS (``wait4`` rusage of the child), API requests
 and tokens issued (the emulator's own counters) and the number of hosts in the result.
 
+gcp_compute runs in two configurations, each in every round: with the project's ansible.cfg (the
+strict comparison: both plugins get the same ansible-core settings) and, unless
+``--incumbent-configs project``, with ansible's defaults (``ANSIBLE_CONFIG`` pointing at an empty
+file), which is how its users run it and how the issue's reference figures were taken.
+
 google.cloud.gcp_compute comes from the pinned ``ansible==12.3.0`` wheel (``pip download``),
 extracted into a bench-only collections directory. Its Compute URL is hard-coded to
 https://www.googleapis.com; for that plugin only, a ``sitecustomize`` shim on PYTHONPATH
@@ -156,7 +161,13 @@ def run_size(work: Path, collections: Path, shim_dir: Path, size: int, args) -> 
             ANSIBLE_COLLECTIONS_PATH=f"{collections}:{ROOT / '.collections'}",
         )
         inventory_bin = str(Path(sys.executable).parent / "ansible-inventory")
-        runs = [("gcp_compute", theirs, incumbent_env)]
+        runs = []
+        if "project" in args.incumbent_configs:
+            runs.append((INCUMBENT_PROJECT, theirs, incumbent_env))
+        if "defaults" in args.incumbent_configs:
+            empty_cfg = work / "ansible-defaults.cfg"
+            empty_cfg.write_text("# ansible's defaults: no setting\n")
+            runs.append((INCUMBENT_DEFAULTS, theirs, dict(incumbent_env, ANSIBLE_CONFIG=str(empty_cfg))))
         runs += [(gce_label(strategy, args), config, base_env) for strategy, config in ours.items()]
         if args.warmup:
             # The emulator builds each partial-response shape the first time a client asks for it
@@ -189,6 +200,11 @@ def run_size(work: Path, collections: Path, shim_dir: Path, size: int, args) -> 
         proc.wait(timeout=30)
 
 
+INCUMBENT_PROJECT = "gcp_compute"
+INCUMBENT_DEFAULTS = "gcp_compute (ansible defaults)"
+INCUMBENTS = (INCUMBENT_PROJECT, INCUMBENT_DEFAULTS)
+
+
 def median_run(samples: list[dict]) -> dict:
     """The run with the median wall time (its own CPU, RSS and counters, not a mix of runs)."""
     return sorted(samples, key=lambda r: r["wall"])[len(samples) // 2]
@@ -206,7 +222,10 @@ def markdown(rows: list[dict], args, command: str) -> str:
         "",
         f"Setup: GCP API emulator with `--generate N --projects {args.projects} --zones {args.zones} "
         f"--latency-ms {args.latency_ms}` (every API and token request delayed), service-account auth for both, "
-        "`ansible-inventory` run from the repository root so the project's `ansible.cfg` applies to both. "
+        "`ansible-inventory` run from the repository root so the project's `ansible.cfg` applies to both"
+        + (f"; the row `{INCUMBENT_DEFAULTS}` is gcp_compute with `ANSIBLE_CONFIG` set to an empty file, as its "
+           "users run it (the configuration of the issue's reference figures). "
+           if "defaults" in args.incumbent_configs else ". ")
         + (f"{args.rounds} measured runs per plugin and command, interleaved; each row is the run with the median "
            "wall time. " if args.rounds > 1 else "One measured run per plugin and command. ")
         + ("Before measuring, one unmeasured `--graph` per plugin warms the emulator (it builds each "
@@ -230,12 +249,12 @@ def markdown(rows: list[dict], args, command: str) -> str:
         lines.append(f"| {r['size']:,} | `{r['mode']}` | {r['tool']} | {r['wall']:.2f} | {r['cpu']:.2f} | "
                      f"{r['rss_mb']:.0f} | {r['requests']} | {r['tokens']} | {r['hosts']:,} |")
     lines += ["", "Ratios (gcp_compute / gce; higher is better for gce):", "",
-              "| N | command | plugin | wall | CPU | peak RSS | requests |", "|---|---|---|---:|---:|---:|---:|"]
+              "| N | command | plugins | wall | CPU | peak RSS | requests |", "|---|---|---|---:|---:|---:|---:|"]
     for size in sorted({r["size"] for r in rows}):
         for mode in ("--graph", "--list"):
-            a = next(r for r in rows if r["size"] == size and r["mode"] == mode and r["tool"] == "gcp_compute")
-            for b in (r for r in rows if r["size"] == size and r["mode"] == mode and r["tool"] != "gcp_compute"):
-                lines.append(f"| {size:,} | `{mode}` | {b['tool']} | {a['wall'] / b['wall']:.1f}x | "
+            same = [r for r in rows if r["size"] == size and r["mode"] == mode]
+            for a, b in ((a, b) for a in same if a["tool"] in INCUMBENTS for b in same if b["tool"] not in INCUMBENTS):
+                lines.append(f"| {size:,} | `{mode}` | {b['tool']} vs {a['tool']} | {a['wall'] / b['wall']:.1f}x | "
                              f"{a['cpu'] / b['cpu']:.1f}x | {a['rss_mb'] / b['rss_mb']:.1f}x | "
                              f"{a['requests'] / max(1, b['requests']):.1f}x |")
     lines += [
@@ -273,6 +292,10 @@ def main() -> int:
                         help="measured runs per plugin and command; the table shows the median (default 1)")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="skip the unmeasured --graph run per plugin that warms the emulator")
+    parser.add_argument("--incumbent-configs", default="project,defaults",
+                        type=lambda s: [x for x in s.split(",") if x in ("project", "defaults")] or ["project"],
+                        help="gcp_compute's configurations, comma-separated: project (the project's ansible.cfg, "
+                        "as gce gets) and defaults (ansible's defaults, as its users run it); default both")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (outputs, logs)")
     parser.add_argument("--ansible-env", action="append", default=[], type=lambda s: tuple(s.split("=", 1)),
                         metavar="KEY=VALUE", help="extra environment for both plugins' runs, e.g. "
