@@ -156,12 +156,16 @@ options:
       - The default keeps what playbooks and the nearzero roles use. Every stored string costs ansible-core
         time twice (it tags the value when it is set and re-encodes it in C(--list)), so on a large fleet
         each key left out makes the inventory measurably faster.
+      - "Left out by default because the host already has them: C(region) is the zone without its last
+        C(-<letter>) (and a group, C(region_<region>)); C(name) is C(inventory_hostname_short) (the host name
+        itself, or its first part when a duplicate is qualified as C(<name>.<zone>.<project>)). With O(hostnames)
+        other than C([name]), the default stores C(name) too."
       - Facts that are not stored can still drive O(compose), O(groups) and O(keyed_groups); to use one in a
         play, add it here (or copy it with O(compose)).
     type: list
     elements: str
-    default: [name, project, zone, region, machine_type, nic_type, network_mtu, private_ip, public_ip, ipv6,
-              tier_1, labels, metadata, gpus, placement_policies, provisioning_model]
+    default: [project, zone, machine_type, nic_type, network_mtu, private_ip, public_ip, ipv6, tier_1, labels,
+              metadata, gpus, placement_policies, provisioning_model]
   metadata_keys:
     description:
       - Instance metadata keys copied into C(<hostvar_name>.metadata). Default none, so ssh keys and startup
@@ -240,7 +244,9 @@ cache_timeout: 600
 #   python tools/inventory_graph.py inv.json -o inventory.svg
 """
 
+import contextlib
 import functools
+import gc
 import hashlib
 import json
 import re
@@ -360,6 +366,37 @@ def _learn(stored, interned):
     for gpu in stored.get("gpus") or ():
         for value in gpu.values():
             interned.setdefault(value, value)
+
+
+# Whether _bulk_build() froze the heap of this process (see there).
+_FROZEN = {"heap": False}
+
+
+@contextlib.contextmanager
+def _bulk_build():
+    """Pause the cyclic garbage collector while the inventory is listed and built, then freeze it.
+
+    Listing and building 10,000 hosts allocates millions of objects that all stay alive: the
+    collector would scan that growing heap again and again (about a tenth of `--graph`), and each
+    later full collection (in `--list`, in every playbook task) would scan it once more. Paused, it
+    scans nothing here; frozen (``gc.freeze``), the inventory is left out of later collections.
+    Reference counting still frees whatever is dropped. A second parse in the same process
+    (``meta: refresh_inventory``) first hands the previous inventory back to the collector, so it is
+    not kept forever. The collector's state is restored, also on error (then nothing is frozen).
+    """
+    if _FROZEN["heap"]:
+        gc.unfreeze()
+        gc.collect()
+        _FROZEN["heap"] = False
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+    gc.freeze()
+    _FROZEN["heap"] = True
 
 
 @functools.lru_cache(maxsize=4096)
@@ -719,9 +756,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _stored_keys(self):
         """The facts kept on each host (None: all of them), from hostvar_keys."""
-        keys = [str(k) for k in self.get_option("hostvar_keys") or []]
+        value, origin = self.get_option_and_origin("hostvar_keys")
+        keys = [str(k) for k in value or []]
         if "all" in keys:
             return None
+        if origin == "default" and list(self.get_option("hostnames") or ["name"]) != ["name"]:
+            keys.append("name")  # inventory_hostname is no longer the instance name
         unknown = sorted(set(keys) - set(_FACT_KEYS))
         if unknown:
             raise AnsibleError(
@@ -860,12 +900,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             except KeyError:
                 fetched = None
         from_cache = fetched is not None
-        if fetched is None:
-            fetched = self._fetch(fields, "network_mtu" in needed)
-            if use_cache:
-                self._cache[cache_key] = fetched
-        ready = time.monotonic()
-        self._populate(fetched, needed)
+        with _bulk_build():
+            if fetched is None:
+                fetched = self._fetch(fields, "network_mtu" in needed)
+                if use_cache:
+                    self._cache[cache_key] = fetched
+            ready = time.monotonic()
+            self._populate(fetched, needed)
         self.display.vvv(f"gce inventory: {len(fetched['instances'])} instances in "
                          f"{time.monotonic() - started:.2f}s ({'cache' if from_cache else 'API'} "
                          f"{ready - started:.2f}s, hosts and groups {time.monotonic() - ready:.2f}s)")

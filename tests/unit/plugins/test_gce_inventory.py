@@ -58,9 +58,10 @@ def test_hostvars_groups_and_requests(lab, sa_key_file, tmp_path):
     # ansible-core itself adds ansible_local when facts are not injected as variables (ansible.cfg).
     assert set(engine) - {"ansible_local"} == {"ansible_host", "gce"}
     assert engine["ansible_host"] == "10.0.0.2"
-    # the default hostvar_keys: what playbooks and the roles use, nothing else
+    # the default hostvar_keys: what playbooks and the roles use, nothing else (the name is the host's
+    # name, the region the zone's; both stay groups)
     assert engine["gce"] == {
-        "name": "engine-1", "project": PROJECT, "zone": ZONE_A, "region": "us-central1",
+        "project": PROJECT, "zone": ZONE_A,
         "machine_type": "c3-standard-22", "nic_type": "GVNIC", "network_mtu": 1460, "private_ip": "10.0.0.2",
         "labels": {"role": "trading-engine", "env": "prod"},
     }  # metadata_keys defaults to none: ssh keys never reach the inventory
@@ -198,7 +199,13 @@ def test_hostnames_and_ansible_host_preference(lab, sa_key_file, tmp_path):
                           f"trading-engine.gpu-1.{ZONE_A}.{PROJECT}"]
     assert hv["database"]["ansible_host"] == f"db-1.{ZONE_B}.c.{PROJECT}.internal"
     config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], hostnames=["private_ip"])
-    assert sorted(hostvars(ansible_inventory(config).data)) == ["10.0.0.2", "10.0.0.3", "10.0.1.2"]
+    hv = hostvars(ansible_inventory(config).data)
+    assert sorted(hv) == ["10.0.0.2", "10.0.0.3", "10.0.1.2"]
+    # the host name is no longer the instance name: the default hostvar_keys keeps the name then
+    assert hv["10.0.0.2"]["gce"]["name"] == "engine-1"
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], hostnames=["private_ip"],
+                          hostvar_keys=["zone"])
+    assert hostvars(ansible_inventory(config).data)["10.0.0.2"]["gce"] == {"zone": ZONE_A}  # as listed
     config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], hostnames=["public_ip"])
     assert sorted(hostvars(ansible_inventory(config).data)) == ["db-1", "engine-1", "gpu-1"]  # name as last resort
 
@@ -587,3 +594,42 @@ def test_timeout_concurrency_and_scopes(lab, sa_key_file, tmp_path):
     proc = ansible_inventory(config, check=False)
     assert proc.returncode != 0 and "after 2 attempt(s)" in proc.stderr and "timed out" in proc.stderr.lower()
     assert time.monotonic() - started < 30
+
+
+def test_collector_paused_while_building_then_frozen_and_given_back():
+    """_bulk_build: no collection while hosts are built, the result frozen, and a refresh frees the old heap."""
+    import gc
+    import importlib
+    import weakref
+
+    gce = importlib.import_module("ansible_collections.nearzero.gcp.plugins.inventory.gce")
+
+    class Node:
+        pass
+
+    def cycle():
+        node = Node()
+        node.self = node  # only the cyclic collector can free this
+        return weakref.ref(node)
+
+    assert gc.isenabled()
+    try:
+        with gce._bulk_build():
+            assert not gc.isenabled()
+            old = cycle()  # stands for a host of the first parse, dropped by the refresh below
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        gc.collect()
+        assert old() is not None  # frozen: left out of collections
+        with gce._bulk_build():  # meta: refresh_inventory parses again: the old inventory is given back
+            assert old() is None
+        with pytest.raises(RuntimeError), gce._bulk_build():  # an error: state restored, nothing frozen
+            raise RuntimeError("listing failed")
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        gc.disable()  # a caller that runs without the collector keeps it off
+        with gce._bulk_build():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        gce._FROZEN["heap"] = False
