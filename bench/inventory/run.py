@@ -262,10 +262,13 @@ def markdown(rows: list[dict], args, command: str) -> str:
         "Where the difference comes from: gce lists the projects concurrently (zone by zone, in parallel, for a "
         "project with more than one aggregated page), requests only the fields of the facts it stores or groups "
         "on (`fields=`), fetches one token per credential and reuses one HTTP session, stores one compact "
-        "dictionary per host (the default `hostvar_keys`: about 10 values instead of every raw Instance key, "
-        "nothing empty; `hostvar_keys: [all]` stores all 27 facts) and hands ansible-core the tagged values it "
+        "dictionary per host (the default `hostvar_keys`: about 8 values instead of every raw Instance key, "
+        "nothing empty and nothing the host already has, such as its name or the zone's region; "
+        "`hostvar_keys: [all]` stores all 27 facts), hands ansible-core the tagged values it "
         "already stored for repeated ones (zone, machine type, label values, MTU, GPU type), so each distinct "
-        "value is tagged once. Every value stays untrusted (`__ansible_unsafe` in `--list`), as ansible-core "
+        "value is tagged once, and keeps Python's cyclic collector from rescanning the inventory while it is "
+        "built and afterwards (paused, then `gc.freeze`). Every value stays untrusted (`__ansible_unsafe` in "
+        "`--list`), as ansible-core "
         "stores it. gce also makes about ten default groups per host (project, region, zone, status, family, GPU, "
         "labels), which gcp_compute, configured as here, does not.",
         "",
