@@ -313,7 +313,10 @@ def write_inventory(lab: str, state: Path, topo: dict, instances: list[dict]) ->
                "machine_type": host.get("machine_type", "c3-standard-8"), "private_ip": primary_ip(inst),
                "labels": labels, "tags": host.get("tags") or [], "gpus": gpus,
                "nic_type": host.get("nic_type", "GVNIC"), "network_mtu": inst["mtu"]}
-        hosts[host["name"]] = {"ansible_host": primary_ip(inst), "gce": gce, "lab_addresses": inst["addresses"],
+        # What the gce plugin stores by default (hostvar_keys): not the name or region the host already
+        # has, not the network tags, nothing empty; so the scenarios see the facts the plugin gives.
+        stored = {k: v for k, v in gce.items() if k not in ("name", "region", "tags") and v not in ([], {}, "")}
+        hosts[host["name"]] = {"ansible_host": primary_ip(inst), "gce": stored, "lab_addresses": inst["addresses"],
                                "lab_container": inst["ctr"]}
         names = [f"project_{project}", f"zone_{zone}", f"region_{region}"]
         names += [f"{k}_{v}" for k, v in labels.items()]

@@ -46,6 +46,15 @@ def plain(value):
     return value["__ansible_unsafe"] if isinstance(value, dict) and "__ansible_unsafe" in value else value
 
 
+def deep_plain(value):
+    """plain() through dicts and lists."""
+    if isinstance(value, dict) and "__ansible_unsafe" not in value:
+        return {k: deep_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [deep_plain(v) for v in value]
+    return plain(value)
+
+
 def test_plugin_sees_the_lab_as_labctl_made_it(lab_with_emulator):
     _, state, config, env = lab_with_emulator
     out = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(config), "--list"], cwd=ROOT, env=env,
@@ -60,6 +69,8 @@ def test_plugin_sees_the_lab_as_labctl_made_it(lab_with_emulator):
         real = subprocess.run(["podman", "exec", hvars["lab_container"], "cat", "/sys/class/net/eth0/mtu"], env=env,
                               capture_output=True, text=True, check=True).stdout.strip()
         assert found["_meta"]["hostvars"][host]["gce"]["network_mtu"] == hvars["gce"]["network_mtu"] == int(real)
+        # the static inventory the scenarios use holds the facts the plugin stores by default, no more
+        assert deep_plain(found["_meta"]["hostvars"][host]["gce"]) == hvars["gce"], host
 
 
 def test_ansible_reaches_the_hosts_it_found(lab_with_emulator):
