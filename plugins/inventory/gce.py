@@ -910,3 +910,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self.display.vvv(f"gce inventory: {len(fetched['instances'])} instances in "
                          f"{time.monotonic() - started:.2f}s ({'cache' if from_cache else 'API'} "
                          f"{ready - started:.2f}s, hosts and groups {time.monotonic() - ready:.2f}s)")
+        # ansible-core keeps the exception of its JSON-then-YAML read of the config file alive in a
+        # reference cycle whose traceback holds this frame; without this, the frame would keep the raw
+        # listing alive until a full collection, and past _bulk_build's freeze, for the whole run.
+        del fetched
