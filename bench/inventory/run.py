@@ -280,6 +280,15 @@ def markdown(rows: list[dict], args, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def incumbent_configs(text: str) -> list[str]:
+    """--incumbent-configs: a comma-separated subset of project,defaults; anything else is an error."""
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = [x for x in names if x not in ("project", "defaults")]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: use project, defaults or project,defaults")
+    return names
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000", help="comma-separated instance counts (default 10000)")
@@ -295,8 +304,7 @@ def main() -> int:
                         help="measured runs per plugin and command; the table shows the median (default 1)")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="skip the unmeasured --graph run per plugin that warms the emulator")
-    parser.add_argument("--incumbent-configs", default="project,defaults",
-                        type=lambda s: [x for x in s.split(",") if x in ("project", "defaults")] or ["project"],
+    parser.add_argument("--incumbent-configs", default="project,defaults", type=incumbent_configs,
                         help="gcp_compute's configurations, comma-separated: project (the project's ansible.cfg, "
                         "as gce gets) and defaults (ansible's defaults, as its users run it); default both")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (outputs, logs)")
