@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import hashlib
 import ipaddress
 import json
@@ -37,6 +38,7 @@ STATE_ROOT = ROOT / ".lab"
 IMAGE_REPO = "localhost/nearzero-lab"
 MIRROR = os.environ.get("NEARZERO_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 LABEL = "nearzero.lab"
+LOCK = Path.home() / ".cache" / "nearzero" / "labctl.lock"
 AUTO_SUBNETS = range(100, 250)  # 10.89.X.0/24 for labs that do not name a subnet
 DEFAULT_PROJECT = "nearzero-lab"
 # Podman names are global to the machine: a second checkout (CI beside a developer) sets
@@ -178,6 +180,20 @@ def pick_subnet(taken: set[str]) -> str:
     raise LabError("no free 10.89.X.0/24 subnet left for a lab network. Fix: `labctl.py down` labs you no longer use.")
 
 
+@contextlib.contextmanager
+def machine_lock():
+    """Serialise the steps of ``up`` that read and then claim something shared by every lab.
+
+    make test starts several labs at once: two of them must not both build the image, nor both
+    see 10.89.X.0/24 free and then race for it. Images and networks belong to the machine's podman,
+    not to one checkout, so the lock is the machine's too (CI in a clone beside a developer's tree).
+    """
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def lab_resources(lab: str) -> tuple[list[str], list[str]]:
     ctrs = podman("ps", "-a", "--filter", f"label={LABEL}={PREFIX}{lab}", "--format", "{{.Names}}").split()
     nets = podman("network", "ls", "--filter", f"label={LABEL}={PREFIX}{lab}", "--format", "{{.Name}}").split()
@@ -213,7 +229,8 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
                 f"{len(nets)} networks). Fix: `make lab-down` (or `lab/labctl.py down --lab {lab}`), "
                 "or pass --replace.")
         down(lab)
-    tag = build_image()
+    with machine_lock():
+        tag = build_image()
     state = STATE_ROOT / lab
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
@@ -222,20 +239,22 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
                    check=True)
     pubkey = (state / "id_ed25519.pub").read_text()
 
-    taken = used_subnets()
-    netnames: dict[str, str] = {}
-    subnets: dict[str, ipaddress.IPv4Network] = {}
-    for net, spec in topo["networks"].items():
-        pinned = None if auto_subnets else (spec or {}).get("subnet")
-        subnet = pinned or pick_subnet(taken)
-        if pinned and subnet in taken:
-            raise LabError(f"subnet {subnet} of network {net!r} is already used by another podman network. "
-                           "Fix: `make lab-down` the other lab, or choose another subnet in the topology.")
-        podname = f"nz-{PREFIX}{lab}-{net}"
-        mtu = (spec or {}).get("mtu")
-        podman("network", "create", "--label", f"{LABEL}={PREFIX}{lab}", "--subnet", subnet,
-               *(["--opt", f"mtu={int(mtu)}"] if mtu else []), podname)
-        netnames[net], subnets[net] = podname, ipaddress.ip_network(subnet)
+    # Under the lock from reading the subnets in use until this lab's networks exist.
+    with machine_lock():
+        taken = used_subnets()
+        netnames: dict[str, str] = {}
+        subnets: dict[str, ipaddress.IPv4Network] = {}
+        for net, spec in topo["networks"].items():
+            pinned = None if auto_subnets else (spec or {}).get("subnet")
+            subnet = pinned or pick_subnet(taken)
+            if pinned and subnet in taken:
+                raise LabError(f"subnet {subnet} of network {net!r} is already used by another podman network. "
+                               "Fix: `make lab-down` the other lab, or choose another subnet in the topology.")
+            podname = f"nz-{PREFIX}{lab}-{net}"
+            mtu = (spec or {}).get("mtu")
+            podman("network", "create", "--label", f"{LABEL}={PREFIX}{lab}", "--subnet", subnet,
+                   *(["--opt", f"mtu={int(mtu)}"] if mtu else []), podname)
+            netnames[net], subnets[net] = podname, ipaddress.ip_network(subnet)
 
     next_ip = {net: 10 for net in topo["networks"]}
     instances = []

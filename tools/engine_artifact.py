@@ -79,14 +79,26 @@ def build(source: Path, version: str, out_dir: Path, mtime: int) -> tuple[Path, 
     with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=9) as gz:
         gz.write(raw.getvalue())
     data = compressed.getvalue()
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    _replace(target, data)
     # a signature belongs to the bytes it signed: drop one left from an earlier build
     target.with_name(target.name + ".sig").unlink(missing_ok=True)
     digest = hashlib.sha256(data).hexdigest()
-    target.with_name(target.name + ".sha256").write_text(f"{digest}  {target.name}\n")
+    _replace(target.with_name(target.name + ".sha256"), f"{digest}  {target.name}\n".encode())
     return target, digest
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all.
+
+    Builds may run side by side (make test runs scenarios at once), so each writes its own
+    temporary file: a reader never sees a half-written artifact.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _info(name: str, kind: bytes, mode: int, mtime: int) -> tarfile.TarInfo:

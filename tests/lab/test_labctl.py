@@ -69,6 +69,30 @@ def test_no_port_is_published_on_the_host(topology):
         labctl("down", "--lab", lab)
 
 
+def test_labs_started_at_once_get_subnets_of_their_own(tmp_path):
+    """make test runs scenarios side by side: two labs that both want a free subnet both get one."""
+    path = tmp_path / "topology.yml"
+    path.write_text("networks: {internal: {}, outside: {}}\nhosts:\n  - {name: one, networks: [internal, outside]}\n")
+    labs = ("t-race-a", "t-race-b")
+    try:
+        starts = [subprocess.Popen([sys.executable, str(LABCTL), "up", "--lab", lab, "--topology", str(path),
+                                    "--replace"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                  for lab in labs]
+        for start in starts:
+            _out, err = start.communicate(timeout=180)
+            assert start.returncode == 0, err
+        subnets = []
+        for lab in labs:
+            for net in podman_names("network", lab):
+                inspect = subprocess.run(["podman", "network", "inspect", net], capture_output=True, text=True,
+                                         env=ENV, check=True)
+                subnets.extend(s["subnet"] for s in json.loads(inspect.stdout)[0]["subnets"])
+        assert len(subnets) == 4 and len(set(subnets)) == 4, subnets
+    finally:
+        for lab in labs:
+            labctl("down", "--lab", lab)
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("hosts: []\n", "'hosts' must be a non-empty list"),
     ("hosts:\n  - {name: Bad_Name}\n", "must match"),

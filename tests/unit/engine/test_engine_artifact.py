@@ -105,3 +105,15 @@ def test_resigning_or_rebuilding_never_leaves_a_stale_signature(tmp_path):
     assert res.returncode != 0  # the .sig is the new key's, not the old one left behind
     assert build(tmp_path, "--version", "3.0.0").returncode == 0
     assert not (tmp_path / "nearzero-engine-3.0.0.tar.gz.sig").exists()
+
+
+def test_builds_side_by_side_into_one_folder_all_succeed(tmp_path):
+    """Scenarios run at once (make test) and each builds into dist/: none may fail or see half a file."""
+    builds = [subprocess.Popen([sys.executable, str(TOOL), "--out", str(tmp_path), "--version", "1.2.3"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    results = [(b.wait(timeout=120), b.stderr.read()) for b in builds]
+    assert [rc for rc, _err in results] == [0] * 6, results
+    artifact = tmp_path / "nearzero-engine-1.2.3.tar.gz"
+    digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
+    assert (tmp_path / "nearzero-engine-1.2.3.tar.gz.sha256").read_text() == f"{digest}  {artifact.name}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [artifact.name, f"{artifact.name}.sha256"]
