@@ -24,6 +24,8 @@ description:
   - API data (names, labels, metadata) is never templated.
   - Duplicate host names are never merged silently. By default every colliding host is renamed
     C(<hostname>.<zone>.<project>); O(duplicate_names=error) fails instead.
+  - A source that fails part way (a O(strict) template on one host) takes out every host and group it had
+    added, so a playbook never runs on a fleet cut short (ansible-core only warns about a failed source).
   - The configuration file name must end in C(gce.yml) or C(gce.yaml).
   - Render the resulting group tree with C(tools/inventory_graph.py) (Graphviz), see EXAMPLES.
 version_added: 0.1.0
@@ -783,6 +785,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             records.append((name, facts, self._pick(facts, host_pref)))
         records = self._resolve_duplicates(records)
 
+        # A failure part way (a strict template, an interrupt) takes out what was added: ansible-core
+        # would otherwise go on with the hosts added so far, a fleet silently cut short.
+        hosts_before, groups_before = frozenset(self.inventory.hosts), frozenset(self.inventory.groups)
+        try:
+            self._add_hosts(records, keep, host_pref, set(groups_before))
+        except BaseException:
+            self._take_out(hosts_before, groups_before)
+            raise
+
+    def _add_hosts(self, records, keep, host_pref, known_groups):
         inventory = self.inventory
         var_name = self.get_option("hostvar_name")
         default_groups = self.get_option("default_groups")
@@ -791,7 +803,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         compose = self.get_option("compose")
         groups = self.get_option("groups")
         keyed = self.get_option("keyed_groups")
-        known_groups = set(inventory.groups)
         interned = {}
         for name, facts, ansible_host in records:
             inventory.add_host(name)
@@ -821,6 +832,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     hostvars = combine_vars(inventory.get_host(name).get_vars(), hostvars)
                     self._add_host_to_composed_groups(groups, hostvars, name, strict=strict, fetch_hostvars=False)
                     self._add_host_to_keyed_groups(keyed, hostvars, name, strict=strict, fetch_hostvars=False)
+
+    def _take_out(self, hosts_before, groups_before):
+        """Remove every host and group this parse added (hosts from other sources keep what they got)."""
+        inventory = self.inventory
+        for name in [n for n in inventory.hosts if n not in hosts_before]:
+            inventory.remove_host(inventory.hosts[name])
+        for name in [g for g in inventory.groups if g not in groups_before]:
+            group = inventory.groups[name]
+            for parent in [g for g in group.parent_groups if g.name in groups_before]:
+                parent.child_groups.remove(group)
+                parent.clear_hosts_cache()
+            inventory.remove_group(group)
 
     def _resolve_duplicates(self, records):
         counts = {}

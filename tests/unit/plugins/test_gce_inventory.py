@@ -671,3 +671,57 @@ def test_freeze_keeps_no_listing_alive(emulator, sa_key_file, tmp_path):
     # only ansible-core's config-file exception chain (about 200 objects); the raw listing alone would be
     # about 4 objects per instance, kept by that chain through parse()'s frame
     assert garbage < 600, garbage
+
+
+INVENTORY_PROBE = """
+import json, sys
+from ansible.inventory.data import InventoryData
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
+init_plugin_loader()
+added = []
+add_host = InventoryData.add_host
+def counting_add_host(self, host, *args, **kwargs):
+    if host not in self.hosts:
+        added.append(host)
+    return add_host(self, host, *args, **kwargs)
+InventoryData.add_host = counting_add_host
+data = InventoryManager(loader=DataLoader(), sources=sys.argv[1:])._inventory
+print(json.dumps({"added": added, "hosts": list(data.hosts),
+                  "groups": {name: [h.name for h in group.hosts] for name, group in data.groups.items()},
+                  "children": {name: [g.name for g in group.child_groups] for name, group in data.groups.items()}}))
+"""
+
+
+def inventory_state(tmp_path, *sources):
+    """Hosts, groups (members, child groups) and every host ever added, parsed in-process as playbooks do."""
+    probe = tmp_path / "inventory_probe.py"
+    probe.write_text(INVENTORY_PROBE)
+    env = base_env()
+    env.pop("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED")  # ansible-core's default: warn and go on
+    proc = subprocess.run([str(BIN / "python"), str(probe), *map(str, sources)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), proc.stderr
+
+
+def test_a_failure_part_way_takes_out_every_host_and_group_added(lab, sa_key_file, tmp_path):
+    """ansible-core warns about a failed source and goes on with what it added: never a fleet cut short."""
+    static = tmp_path / "static.yml"
+    static.write_text("all:\n  children:\n    by_zone: {}\n  hosts:\n    bastion-1: {}\n")
+    # db-1 comes first and has no label env; engine-1, next, has one: strict fails there
+    compose = {"environment": "'none' if gce.labels.env is not defined else gce.no_such_fact"}
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], strict=True, compose=compose,
+                          keyed_groups=[{"key": "gce.zone", "prefix": "z", "parent_group": "by_zone"}])
+    state, stderr = inventory_state(tmp_path, static, config)
+    assert "no_such_fact" in stderr and "Failed to parse" in stderr
+    assert state["added"][:3] == ["bastion-1", "db-1", "engine-1"]  # both were in when engine-1 failed
+    assert state["hosts"] == ["bastion-1"]
+    assert set(state["groups"]) == {"all", "ungrouped", "by_zone"} and state["children"]["by_zone"] == []
+    # without strict the same configuration builds the whole fleet
+    config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], compose=compose,
+                          keyed_groups=[{"key": "gce.zone", "prefix": "z", "parent_group": "by_zone"}])
+    state, _ = inventory_state(tmp_path, static, config)
+    assert sorted(state["hosts"]) == ["bastion-1", "db-1", "engine-1", "gpu-1"]
+    assert len(state["children"]["by_zone"]) == 2
