@@ -229,18 +229,9 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
                 f"{len(nets)} networks). Fix: `make lab-down` (or `lab/labctl.py down --lab {lab}`), "
                 "or pass --replace.")
         down(lab)
+    # Under the lock: the image (built once), and the subnets in use read until this lab's networks exist.
     with machine_lock():
         tag = build_image()
-    state = STATE_ROOT / lab
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
-    key = state / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"nearzero-lab-{lab}", "-f", str(key)],
-                   check=True)
-    pubkey = (state / "id_ed25519.pub").read_text()
-
-    # Under the lock from reading the subnets in use until this lab's networks exist.
-    with machine_lock():
         taken = used_subnets()
         netnames: dict[str, str] = {}
         subnets: dict[str, ipaddress.IPv4Network] = {}
@@ -255,6 +246,14 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
             podman("network", "create", "--label", f"{LABEL}={PREFIX}{lab}", "--subnet", subnet,
                    *(["--opt", f"mtu={int(mtu)}"] if mtu else []), podname)
             netnames[net], subnets[net] = podname, ipaddress.ip_network(subnet)
+
+    state = STATE_ROOT / lab
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    key = state / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"nearzero-lab-{lab}", "-f", str(key)],
+                   check=True)
+    pubkey = (state / "id_ed25519.pub").read_text()
 
     next_ip = {net: 10 for net in topo["networks"]}
     instances = []
