@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# ansible-inventory --list keeps API data marked untrusted: {"__ansible_unsafe": value}
+from tests.unit.plugins.gce_helpers import unwrap
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.lab
@@ -41,20 +44,6 @@ def lab_with_emulator(tmp_path_factory):
         subprocess.run([sys.executable, str(ROOT / "lab" / "labctl.py"), "down", "--lab", lab], env=env, check=False)
 
 
-def plain(value):
-    """ansible-inventory --list keeps API data marked untrusted: {"__ansible_unsafe": value}."""
-    return value["__ansible_unsafe"] if isinstance(value, dict) and "__ansible_unsafe" in value else value
-
-
-def deep_plain(value):
-    """plain() through dicts and lists."""
-    if isinstance(value, dict) and "__ansible_unsafe" not in value:
-        return {k: deep_plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [deep_plain(v) for v in value]
-    return plain(value)
-
-
 def test_plugin_sees_the_lab_as_labctl_made_it(lab_with_emulator):
     _, state, config, env = lab_with_emulator
     out = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(config), "--list"], cwd=ROOT, env=env,
@@ -64,13 +53,13 @@ def test_plugin_sees_the_lab_as_labctl_made_it(lab_with_emulator):
     for group in ("role_trading_engine", "role_database", "gpu", "zone_us_east4_a", "region_europe_west3"):
         assert found[group]["hosts"] == list(static["children"][group]["hosts"]), group
     for host, hvars in static["hosts"].items():
-        assert plain(found["_meta"]["hostvars"][host]["ansible_host"]) == hvars["ansible_host"]
+        assert unwrap(found["_meta"]["hostvars"][host]["ansible_host"]) == hvars["ansible_host"]
         # the VPC MTU the emulator serves is the MTU the lab's interfaces really have
         real = subprocess.run(["podman", "exec", hvars["lab_container"], "cat", "/sys/class/net/eth0/mtu"], env=env,
                               capture_output=True, text=True, check=True).stdout.strip()
         assert found["_meta"]["hostvars"][host]["gce"]["network_mtu"] == hvars["gce"]["network_mtu"] == int(real)
         # the static inventory the scenarios use holds the facts the plugin stores by default, no more
-        assert deep_plain(found["_meta"]["hostvars"][host]["gce"]) == hvars["gce"], host
+        assert unwrap(found["_meta"]["hostvars"][host]["gce"]) == hvars["gce"], host
 
 
 def test_ansible_reaches_the_hosts_it_found(lab_with_emulator):

@@ -636,6 +636,14 @@ def test_collector_paused_while_building_then_frozen_and_given_back():
         gce._FROZEN["heap"] = False
 
 
+def run_probe(tmp_path, script, *args, env=None):
+    """Run ``script`` (Python source) with the venv's interpreter from the repository root."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(script)
+    return subprocess.run([str(BIN / "python"), str(probe), *map(str, args)], cwd=ROOT, env=env or base_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
 FROZEN_GARBAGE_PROBE = """
 import gc, runpy, sys
 from ansible.inventory.manager import InventoryManager
@@ -661,10 +669,7 @@ def test_freeze_keeps_no_listing_alive(emulator, sa_key_file, tmp_path):
     config = write_config(tmp_path, emulator, key_file=sa_key_file, projects=projects, statuses=[])
     # YAML, as operators write it: ansible-core first fails to read it as JSON and keeps that exception
     config.write_text(yaml.safe_dump(json.loads(config.read_text())))
-    probe = tmp_path / "probe.py"
-    probe.write_text(FROZEN_GARBAGE_PROBE)
-    proc = subprocess.run([str(BIN / "python"), str(probe), str(BIN / "ansible-inventory"), "-i", str(config),
-                           "--graph"], cwd=ROOT, env=base_env(), capture_output=True, text=True, timeout=300)
+    proc = run_probe(tmp_path, FROZEN_GARBAGE_PROBE, BIN / "ansible-inventory", "-i", config, "--graph")
     assert proc.returncode == 0, proc.stderr
     frozen, garbage = (int(v.split("=")[1]) for v in proc.stderr.split("PROBE ")[1].split()[:2])
     assert frozen > 600
@@ -696,12 +701,9 @@ print(json.dumps({"added": added, "hosts": list(data.hosts),
 
 def inventory_state(tmp_path, *sources):
     """Hosts, groups (members, child groups) and every host ever added, parsed in-process as playbooks do."""
-    probe = tmp_path / "inventory_probe.py"
-    probe.write_text(INVENTORY_PROBE)
     env = base_env()
     env.pop("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED")  # ansible-core's default: warn and go on
-    proc = subprocess.run([str(BIN / "python"), str(probe), *map(str, sources)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_probe(tmp_path, INVENTORY_PROBE, *sources, env=env)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), proc.stderr
 
