@@ -74,6 +74,12 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         """Return one decoded payload per term."""
         self.set_options(var_options=variables, direct=kwargs)
+        # set_options ignores keywords it does not know: a misspelt credential option would
+        # silently fall back to application default credentials, another identity
+        unknown = sorted(set(kwargs) - set(self._options))
+        if unknown:
+            raise AnsibleLookupError(f"gcp_secret: unknown option(s) {', '.join(unknown)}. Valid options: "
+                                     f"{', '.join(sorted(set(self._options) - {'_terms'}))}.")
         params = {name: self.get_option(name) for name in _AUTH_OPTIONS}
         try:
             client = get_client(params, timeout=self.get_option("timeout"), retries=self.get_option("retries"),

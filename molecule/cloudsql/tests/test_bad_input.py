@@ -6,7 +6,8 @@ the engine host, so the engine's own connection files are never touched, except 
 - a CA bundle that does not verify the server, aimed at the engine's real files: the role verifies
   staged copies first, so it stops and the real files keep their checksums;
 - a server that accepts plain text (the fenced old primary, given a hostnossl rule for the test);
-- an instance that exposes a public IP (patched through the emulated SQL Admin API).
+- an instance that exposes a public IP (patched through the emulated SQL Admin API);
+- a misspelt credential option (it would otherwise be ignored, and another credential used).
 """
 
 import json
@@ -114,3 +115,13 @@ def test_an_instance_with_a_public_ip_is_refused(tmp_path, instance):
         set_public_ip(False)
     assert rc != 0
     assert f"Instance {instance} has a public IP address" in out and "ipv4Enabled" in out
+
+
+def test_a_misspelt_credential_option_is_refused_before_any_call(tmp_path):
+    # without the check the key would be ignored and the call made with another credential (ADC)
+    rc, out = run_role(tmp_path, {"cloudsql_client_project": "nearzero-lab", "cloudsql_client_instance": "db-us-1",
+                                  "cloudsql_client_gcp_auth": {"auth_knd": "serviceaccount"},
+                                  "cloudsql_client_password": "unused-here"})
+    assert rc != 0
+    assert "cloudsql_client_gcp_auth.auth_knd. Supported parameters include" in out and "auth_kind" in out
+    assert "Read the connection settings and every server CA" not in out  # no API call made

@@ -28,9 +28,14 @@ PLAYBOOK = """
       loop: [missing, corrupted, denied, 'bad/name', 'projects/p1/secrets/good/versions/7']
       ignore_errors: true
       register: bad
+    - name: a misspelt credential option (must not fall back to another credential)
+      ansible.builtin.debug:
+        msg: "{{ lookup('gcp_secret', 'good', project='p1', auth_knd='application') }}"
+      ignore_errors: true
+      register: typo
     - name: report the failures
       ansible.builtin.debug:
-        msg: "RESULTS {{ bad.results | map(attribute='msg') | list | to_json }}"
+        msg: "RESULTS {{ (bad.results | map(attribute='msg') | list + [typo.msg]) | to_json }}"
 """
 
 
@@ -59,9 +64,10 @@ def test_lookup_reads_checks_and_never_logs(emulator, sa_key_file, tmp_path):
         assert value not in output
     line = next(ln for ln in output.splitlines() if "RESULTS [" in ln)
     messages = json.loads(line[line.index("RESULTS ") + 8:].rstrip('"').replace('\\"', '"'))
-    missing, corrupted, denied, bad_name, bad_version = messages
+    missing, corrupted, denied, bad_name, bad_version, typo = messages
     assert "Secret 'missing' (version latest) does not exist in project 'p1'" in missing
     assert "fails its CRC32C check" in corrupted
     assert "secretmanager.versions.access" in denied and "roles/secretmanager.secretAccessor" in denied
     assert "is not a secret ID" in bad_name
     assert "version 7" in bad_version
+    assert "unknown option(s) auth_knd" in typo and "auth_kind" in typo.split("Valid options:")[1]
