@@ -1,4 +1,4 @@
-"""The database plays as on Google Cloud, run on the live lab after the drill.
+"""The database and engine plays as on Google Cloud, run on the live lab after the drill.
 
 On a real fleet the Cloud SQL instances are in no inventory group (they are not Compute instances),
 there is no lab emulator.json, the credential is application default credentials and the endpoints
@@ -11,6 +11,8 @@ GCP_SECRETMANAGER_ENDPOINT.
 - Named: database.yml connects the engine host to the current primary (db-eu-1 since the drill),
   the password read from Secret Manager with application default credentials, into a scratch
   directory (the engine's own files stay as the drill left them).
+- No release named: trading_engine.yml stops and deploys nothing (on a lab it would build and
+  deploy the repository's reference engine, which must never replace a fleet's own).
 """
 
 import json
@@ -80,3 +82,13 @@ def test_named_instances_connect_the_engine_with_application_default_credentials
         assert host.file(f"{SCRATCH}/pgpass").mode == 0o600
     finally:
         host.run(f"rm -rf {SCRATCH}")
+
+
+def test_no_release_named_deploys_nothing(tmp_path, host):
+    current = "/opt/nearzero/engine/current"
+    before = host.file(current).linked_to
+    rc, out = run(tmp_path, "trading_engine.yml")
+    assert rc != 0
+    assert "No release named for engine-us-1" in out and "trading_engine_artifact_sha256" in out
+    assert "Build dist/" not in out and "Nothing was changed" in out
+    assert host.file(current).linked_to == before
