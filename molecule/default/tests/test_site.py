@@ -1,10 +1,18 @@
 """What only the whole of site.yml proves: the pieces work together on the lab."""
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 testinfra_hosts = ["ansible://all"]
+
+ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+LAB = ROOT / ".lab" / f"mol-{os.environ.get('MOLECULE_SCENARIO_NAME', 'default')}"
 
 
 @pytest.fixture
@@ -44,3 +52,19 @@ def test_the_replica_streams_from_the_primary(host, groups):
         pytest.skip("not the replica")
     assert host.check_output("sudo -u postgres psql -Atc 'select pg_is_in_recovery()'") == "t"
     assert host.check_output("sudo -u postgres psql -Atc 'select status from pg_stat_wal_receiver'") == "streaming"
+
+
+def test_the_engine_play_on_its_own_changes_nothing_and_keeps_the_pinning(tmp_path):
+    """trading_engine.yml without site.yml's other plays and with an empty fact cache (another
+    controller, AWX, a cache past its hour) must find the low_latency role's CPU plan on the host:
+    nothing changes, no engine restarts, and its verify step checks the running engine's affinity."""
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}  # molecule sets it
+    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
+               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(LAB / "inventory.yml"),
+                           str(ROOT / "playbooks" / "trading_engine.yml")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    recap = dict(re.findall(r"^(engine-\S+)\s+: ok=\d+\s+changed=(\d+)", proc.stdout, re.M))
+    assert recap and set(recap.values()) == {"0"}, proc.stdout[proc.stdout.rfind("PLAY RECAP"):]
+    assert "Check the engine's user and CPU affinity" in proc.stdout
