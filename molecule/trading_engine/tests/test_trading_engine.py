@@ -1,7 +1,11 @@
-"""End state after the scenario: both engine hosts rolled back to 0.1.0, hardened unit, pinned process."""
+"""End state after the scenario: both engine hosts rolled back to 0.1.0, hardened unit, pinned process;
+and `--tags verify` passes with the release they serve named and names the drift from any other."""
 
 import json
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +135,34 @@ def test_layout_and_permissions(host, manifest):
     # written by the running engine: the only writable path works through ProtectSystem=strict
     engine_state = json.loads(host.file("/var/lib/nearzero/engine/engine-state.json").content_string)
     assert engine_state["release"] == release(manifest, "v1")
+
+
+def verify_only(manifest, name):
+    """deploy.yml --tags verify with release ``name`` of the manifest named: the drift check of the fleet."""
+    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}
+    env.update(ANSIBLE_CONFIG=str(project / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(project / "roles"),
+               ANSIBLE_NOCOLOR="1")
+    named = manifest[name]
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i",
+         str(project / ".lab" / "mol-trading-engine" / "inventory.yml"), str(project / "playbooks" / "deploy.yml"),
+         "--tags", "verify", "-e", f"trading_engine_version={named['version']}",
+         "-e", f"trading_engine_artifact={named['path']}", "-e", f"trading_engine_artifact_sha256={named['sha256']}",
+         "-e", "trading_engine_cpu_affinity=1"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_verify_passes_with_the_release_the_fleet_serves(manifest):
+    rc, out = verify_only(manifest, "v1")
+    assert rc == 0, out[-3000:]
+    assert "changed=0" in out and not re.search(r"changed=[1-9]", out)
+
+
+def test_verify_names_the_drift_from_the_named_release(host, manifest):
+    rc, out = verify_only(manifest, "v2")
+    assert rc != 0
+    assert f"serves {release(manifest, 'v1')}, not {release(manifest, 'v2')}, the release named for it" in out
+    # a read-only check: the host still serves what it served
+    assert host.file(f"{ROOT}/current").linked_to == f"{ROOT}/releases/{release(manifest, 'v1')}"
