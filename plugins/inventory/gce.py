@@ -258,7 +258,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.vars import combine_vars
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.auth import build_credentials
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.auth import AUTH_OPTIONS, build_credentials
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import GcpClient
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.compute import ComputeApi
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
@@ -290,10 +290,6 @@ _BASE_FIELDS = ("id", "name", "zone", "status")
 _REQUEST_OPTIONS = ("projects", "zones", "regions", "filter", "list_strategy", "api_endpoint")
 # Facts the default groups are made from.
 _GROUP_FACTS = ("region", "status", "machine_family", "gpus", "labels")
-_AUTH_OPTIONS = (
-    "auth_kind", "service_account_file", "service_account_contents", "service_account_email", "access_token",
-    "impersonate_service_account", "impersonate_delegates", "iam_endpoint", "scopes",
-)
 _HOSTNAME_KINDS = ("name", "private_ip", "public_ip", "ipv6", "internal_dns")
 # Every fact _facts() can produce (the documented layout), for validating hostvar_keys.
 _FACT_KEYS = (
@@ -430,7 +426,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return self.templar.template(value)
 
     def _auth_params(self):
-        params = {name: self._templated(name) for name in _AUTH_OPTIONS}
+        params = {name: self._templated(name) for name in AUTH_OPTIONS}
         params["scopes"] = list(params["scopes"] or [])
         return params
 
@@ -462,8 +458,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not endpoint or not str(endpoint).startswith(("http://", "https://")):
             raise AnsibleError(
                 f"gce inventory: api_endpoint is {endpoint!r}, not an http(s) URL. If it comes from a lookup such as "
-                "lookup('env', 'NEARZERO_EMULATOR_URL'), set that variable (for the lab: source "
-                ".lab/demo/emulator/env after `make demo`), or remove api_endpoint to use Google's.")
+                "lookup('env', 'SOME_VARIABLE'), set that variable in the environment of ansible-inventory, "
+                "or remove api_endpoint to use Google's.")
         api = ComputeApi(client, str(endpoint))
         projects = [str(p) for p in self._templated("projects") or []]
         if not projects:

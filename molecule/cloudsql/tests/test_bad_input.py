@@ -37,7 +37,7 @@ def run_role(tmp_path, extra):
     variables.write_text(json.dumps(dict({"cloudsql_client_dir": SCRATCH, "cloudsql_client_probe_queries": 10,
                                           "cloudsql_client_probe_connects": 1}, **extra)))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GCP_", "ANSIBLE_VERBOSITY"))}
-    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1")
+    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(LAB / "inventory.yml"), str(playbook),
                            "-e", f"@{variables}", "--tags", "cloudsql_client_configure,verify"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -11,8 +11,8 @@ GCP_SECRETMANAGER_ENDPOINT.
 - Named: database.yml connects the engine host to the current primary (db-eu-1 since the drill),
   the password read from Secret Manager with application default credentials, into a scratch
   directory (the engine's own files stay as the drill left them).
-- No release named: trading_engine.yml stops and deploys nothing (on a lab it would build and
-  deploy the repository's reference engine, which must never replace a fleet's own).
+- No release named: trading_engine.yml stops and deploys nothing (only the lab's own play,
+  dev/playbooks/lab_release.yml, names the repository's reference engine).
 """
 
 import json
@@ -38,7 +38,7 @@ def fleet_inventory(tmp_path):
     engines = lab["children"]["role_trading_engine"]["hosts"]
     path = tmp_path / "fleet.yml"
     path.write_text(yaml.safe_dump({"all": {
-        "vars": {k: v for k, v in lab["vars"].items() if k != "nearzero_lab"},
+        "vars": {k: v for k, v in lab["vars"].items() if not k.startswith("nearzero_lab")},
         "children": {"role_trading_engine": {"hosts": {name: lab["hosts"][name] for name in engines}}}}}))
     return path
 
@@ -46,7 +46,7 @@ def fleet_inventory(tmp_path):
 def run(tmp_path, playbook, *extra):
     url = json.loads((LAB / "emulator.json").read_text())["url"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GCP_", "GOOGLE_", "ANSIBLE_VERBOSITY"))}
-    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_NOCOLOR="1",
+    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                GOOGLE_APPLICATION_CREDENTIALS=str(LAB / "service-account.json"),
                GCP_SQLADMIN_ENDPOINT=url, GCP_SECRETMANAGER_ENDPOINT=url)
     proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(fleet_inventory(tmp_path)),

@@ -56,12 +56,16 @@ def test_the_replica_streams_from_the_primary(host, groups):
 
 def run_playbook(tmp_path, playbook, *args):
     """ansible-playbook on this scenario's lab from a controller with an empty fact cache (another
-    operator, AWX, a cache past its hour); returns the output and {host: changed} from the recap."""
+    operator, AWX, a cache past its hour); returns the output and {host: changed} from the recap.
+
+    The lab names its engines' release in the same command (dev/playbooks/lab_release.yml), as
+    make demo does; the product playbook runs unchanged after it."""
     env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}  # molecule sets it
-    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
+    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"), ANSIBLE_NOCOLOR="1")
+    lab_release = ROOT / "dev" / "playbooks" / "lab_release.yml"
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(LAB / "inventory.yml"),
-                           str(ROOT / "playbooks" / playbook), *args],
+                           str(lab_release), str(ROOT / "playbooks" / playbook), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:]
     recap = dict(re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", proc.stdout, re.M))

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 source .venv/bin/activate
-export CONTAINERS_CONF=$PWD/lab/containers.conf ANSIBLE_NOCOLOR=1
+export CONTAINERS_CONF=$PWD/dev/lab/containers.conf ANSIBLE_NOCOLOR=1
 rounds=${1:-1}
 lab=mol-trading-engine
 manifest=$(ls -t ~/.ansible/tmp/molecule.*.trading_engine/artifacts/manifest.json | head -1)

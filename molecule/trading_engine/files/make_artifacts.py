@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build every artifact the scenario deploys, good and bad, and write their manifest.
 
-Good ones come from tools/engine_artifact.py on the real engine: 0.1.0 and 0.2.0 (signed with a
+Good ones come from dev/tools/engine_artifact.py on the real engine: 0.1.0 and 0.2.0 (signed with a
 throw-away SSH key). Bad ones are what a broken pipeline or an attacker would produce:
 
 - ``crash``: bin/engine exits 3 at once (the unit never starts);
@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "dev" / "tools"))
 
 import engine_artifact  # noqa: E402 - the path is set just above
 
@@ -50,7 +50,7 @@ def sha256(path: Path) -> str:
 def variant(out: Path, version: str, entry: str) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "engine"
-        shutil.copytree(ROOT / "engine", src, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "dev" / "engine", src, ignore=shutil.ignore_patterns("__pycache__"))
         (src / "bin" / "engine").write_text(entry)
         (src / "bin" / "engine").chmod(0o755)
         path, _ = engine_artifact.build(src, version, out, 0)
@@ -84,7 +84,7 @@ def main() -> int:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rogue", "-f", str(rogue)], check=True)
     built = {}
     for name, version in (("v1", "0.1.0"), ("v2", "0.2.0")):
-        path, _ = engine_artifact.build(ROOT / "engine", version, out, 0)
+        path, _ = engine_artifact.build(ROOT / "dev" / "engine", version, out, 0)
         built[name] = (path, version)
     # a valid signature of v2 by a key nobody trusts, for the refusal test; then the real one
     rogue_sig = out / "v2-by-rogue.sig"

@@ -141,7 +141,7 @@ def verify_only(manifest, name):
     """deploy.yml --tags verify with release ``name`` of the manifest named: the drift check of the fleet."""
     project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
     env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}
-    env.update(ANSIBLE_CONFIG=str(project / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(project / "roles"),
+    env.update(ANSIBLE_CONFIG=str(project / "ansible.cfg"),
                ANSIBLE_NOCOLOR="1")
     named = manifest[name]
     proc = subprocess.run(

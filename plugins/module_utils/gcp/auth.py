@@ -29,6 +29,11 @@ except ImportError as _exc:  # reported when credentials are first needed
 AUTH_KINDS = ("application", "serviceaccount", "machineaccount", "accesstoken", "impersonate")
 DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 DEFAULT_IAM_ENDPOINT = "https://iamcredentials.googleapis.com"
+# The credential options every plugin, module and lookup takes (doc fragment nearzero.gcp.gcp_auth).
+AUTH_OPTIONS = (
+    "auth_kind", "service_account_file", "service_account_contents", "service_account_email", "access_token",
+    "impersonate_service_account", "impersonate_delegates", "iam_endpoint", "scopes",
+)
 
 
 def require_google_auth():

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 import yaml
-from gce_helpers import BIN, ROOT, base_env
+
+from tests.unit.plugins.gce_helpers import BIN, ROOT, base_env
 
 PLUGINS = sorted(
     (kind, p)

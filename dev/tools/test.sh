@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# make test: every check the project has, one timed line per phase. All phases run (so one
+# report shows every failure); the exit status is non-zero when any of them failed.
+#
+# The linters run first, one after the other. pytest and the molecule scenarios then run
+# NEARZERO_TEST_JOBS at a time (default 2): a scenario keeps the machine busy only about half of
+# the time (it waits on systemd, SSH, timers and its containers), and every scenario has a lab
+# of its own (containers, networks, emulator, fact cache), so two share the 2 cores without
+# meeting. Each one's output is printed whole when it ends, under its phase line.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PWD/.venv/bin:$PATH"
+
+jobs_max=${NEARZERO_TEST_JOBS:-2}
+if ! [[ $jobs_max =~ ^[1-9][0-9]*$ ]]; then
+  echo "make test: NEARZERO_TEST_JOBS is '$jobs_max', not a whole number of 1 or more. Fix: unset it, or set it to 1 (one phase at a time) or more." >&2
+  exit 2
+fi
+logs=.cache/test-logs
+rm -rf "$logs" && mkdir -p "$logs"
+
+failed=()
+summary=()
+record() {  # name, exit status, seconds
+  if (($2 == 0)); then summary+=("phase $1: ok in $3 s"); else summary+=("phase $1: FAILED in $3 s"); failed+=("$1"); fi
+  printf '%s\n' "${summary[-1]}"
+}
+
+phase() {
+  local name=$1; shift
+  local start=$SECONDS rc=0
+  printf '\n=== phase %s: %s\n' "$name" "$*"
+  "$@" || rc=$?
+  record "$name" "$rc" "$((SECONDS - start))"
+}
+
+declare -A running=() started=()
+start_job() {
+  local name=$1; shift
+  printf '\n=== phase %s: started: %s\n' "$name" "$*"
+  "$@" >"$logs/$name.log" 2>&1 </dev/null &
+  running[$!]=$name
+  started[$name]=$SECONDS
+}
+finish_job() {
+  local pid rc=0
+  wait -n -p pid "${!running[@]}" || rc=$?
+  local name=${running[$pid]}
+  unset "running[$pid]"
+  printf '\n=== phase %s: output (%s)\n' "$name" "$logs/$name.log"
+  cat "$logs/$name.log"
+  record "$name" "$rc" "$((SECONDS - ${started[$name]}))"
+}
+stop_jobs() {
+  ((${#running[@]})) && kill "${!running[@]}" 2>/dev/null
+  exit 130
+}
+trap stop_jobs INT TERM
+
+sysctl_snapshot() { sysctl -n vm.swappiness kernel.numa_balancing net.core.busy_poll net.core.busy_read 2>/dev/null | tr '\n' ' '; }
+kernel_before=$(sysctl_snapshot)
+
+phase yamllint yamllint -s .
+phase ruff ruff check .
+phase ansible-lint ansible-lint -q
+
+# Longest first, so the last ones to start are short (dev/tools/molecule_scenarios.sh gives the order);
+# pytest (about 150 s) goes third, where its measured length puts it.
+queue=()
+for scenario in $(dev/tools/molecule_scenarios.sh); do
+  queue+=("molecule-$scenario")
+done
+queue=("${queue[@]:0:2}" pytest "${queue[@]:2}")
+for name in "${queue[@]}"; do
+  while ((${#running[@]} >= jobs_max)); do finish_job; done
+  if [[ $name == pytest ]]; then
+    start_job pytest pytest -q
+  else
+    start_job "$name" molecule test -s "${name#molecule-}"
+  fi
+done
+while ((${#running[@]})); do finish_job; done
+
+kernel_after=$(sysctl_snapshot)
+if [[ "$kernel_before" != "$kernel_after" ]]; then
+  summary+=("phase host-kernel: FAILED: this machine's kernel settings changed ($kernel_before -> $kernel_after)")
+  failed+=(host-kernel)
+else
+  summary+=("phase host-kernel: ok (vm.swappiness kernel.numa_balancing net.core.busy_poll net.core.busy_read unchanged: $kernel_after)")
+fi
+
+printf '\n=== summary (%s phases at a time after the linters; %s s in all)\n' "$jobs_max" "$SECONDS"
+printf '%s\n' "${summary[@]}"
+if ((${#failed[@]})); then
+  printf 'make test: FAILED phases: %s\n' "${failed[*]}"
+  exit 1
+fi
+echo "make test: all phases passed"
