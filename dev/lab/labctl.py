@@ -3,7 +3,7 @@
 
 ``image`` builds the lab image once with debootstrap and caches it under a tag made from a
 hash of its recipe (``dev/lab/image/``), so it is rebuilt only when the recipe changes.
-``up`` starts a topology (``lab/topology.yml`` for the demo, or a molecule scenario's) on
+``up`` starts a topology (``dev/lab/topology.yml`` for the demo, or a molecule scenario's) on
 private podman networks, with no port published on the host; ``down`` removes exactly what
 ``up`` made (everything carries the label ``nearzero.lab=<name>``).
 
