@@ -37,7 +37,7 @@ def test_missing_mitogen_names_the_fix(tmp_path):
     proc = _run(tmp_path, env)
     assert proc.returncode != 0
     assert "needs the Python package mitogen" in proc.stdout + proc.stderr
-    assert "make setup" in proc.stdout + proc.stderr
+    assert "pip install mitogen" in proc.stdout + proc.stderr
 
 
 def test_default_strategy_stays_linear():
