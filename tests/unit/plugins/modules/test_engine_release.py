@@ -1,7 +1,6 @@
-"""roles/trading_engine/library/engine_release.py: safe unpacking, atomic switch, history-based rollback, pruning."""
+"""nearzero.gcp.engine_release: safe unpacking, atomic switch, history-based rollback, pruning, check and diff."""
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -11,12 +10,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from ansible_collections.nearzero.gcp.plugins.modules import engine_release as er
 
 ROOT = Path(__file__).resolve().parents[4]
-LIBRARY = ROOT / "roles" / "trading_engine" / "library"
-_spec = importlib.util.spec_from_file_location("engine_release", LIBRARY / "engine_release.py")
-er = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(er)
 
 
 def tarball(path, members):
@@ -143,11 +139,12 @@ def test_prune_keeps_current_and_previous(rel, tmp_path):
     assert len(kept) == 3  # the two newest by history, plus current
 
 
-def run_module(args, check=False):
-    """Run the module through Ansible itself, as the role does."""
-    cmd = [str(Path(sys.executable).parent / "ansible"), "localhost", "-M", str(LIBRARY), "-m", "engine_release",
+def run_ansible(args, check=False):
+    """Run the module through Ansible itself by its FQCN, as the role does."""
+    cmd = [str(Path(sys.executable).parent / "ansible"), "localhost", "-m", "nearzero.gcp.engine_release",
            "-a", json.dumps(args), "-o"] + (["--check"] if check else [])
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT, env=env)
     payload = res.stdout.split("=>", 1)[1] if "=>" in res.stdout else "{}"
     return res.returncode, json.loads(payload)
 
@@ -156,14 +153,66 @@ def test_module_end_to_end_with_check_mode(tmp_path):
     root = tmp_path / "engine"
     archive = tmp_path / "a.tar.gz"
     digest = tarball(archive, GOOD)
-    rc, out = run_module({"root": str(root), "state": "unpacked", "release": "1.0.0-aaaaaaaaaaaa",
+    rc, out = run_ansible({"root": str(root), "state": "unpacked", "release": "1.0.0-aaaaaaaaaaaa",
                           "archive": str(archive), "sha256": digest})
     assert rc == 0 and out["changed"] is True and out["releases"] == ["1.0.0-aaaaaaaaaaaa"]
-    rc, out = run_module({"root": str(root), "state": "active", "release": "1.0.0-aaaaaaaaaaaa"}, check=True)
+    rc, out = run_ansible({"root": str(root), "state": "active", "release": "1.0.0-aaaaaaaaaaaa"}, check=True)
     assert rc == 0 and out["changed"] is True and not (root / "current").exists()
-    rc, out = run_module({"root": str(root), "state": "active", "release": "1.0.0-aaaaaaaaaaaa"})
+    rc, out = run_ansible({"root": str(root), "state": "active", "release": "1.0.0-aaaaaaaaaaaa"})
     assert rc == 0 and out["changed"] is True and out["current"] == "1.0.0-aaaaaaaaaaaa"
-    rc, out = run_module({"root": str(root), "state": "active", "release": "1.0.0-aaaaaaaaaaaa"})
+    rc, out = run_ansible({"root": str(root), "state": "active", "release": "1.0.0-aaaaaaaaaaaa"})
     assert rc == 0 and out["changed"] is False
-    rc, out = run_module({"root": str(root), "state": "active", "release": "bad name"})
+    rc, out = run_ansible({"root": str(root), "state": "active", "release": "bad name"})
     assert rc != 0 and "must be <version>-<hex sha>" in out["msg"]
+
+
+def test_check_mode_and_diff_show_what_would_change_and_change_nothing(tmp_path, run_module):
+    root = tmp_path / "engine"
+    archive = tmp_path / "a.tar.gz"
+    digest = tarball(archive, GOOD)
+    unpacked = {"root": str(root), "state": "unpacked", "release": "1.0.0-aaaaaaaaaaaa", "archive": str(archive),
+                "sha256": digest}
+    failed, out = run_module("engine_release", unpacked, check=True, diff=True)
+    assert not failed and out["changed"] is True
+    assert out["diff"] == {"before": {"current": None, "releases": []},
+                           "after": {"current": None, "releases": ["1.0.0-aaaaaaaaaaaa"]}}
+    assert archive.exists() and not (root / "releases").exists()
+
+    failed, out = run_module("engine_release", unpacked, diff=True)
+    assert not failed and out["diff"]["after"]["releases"] == ["1.0.0-aaaaaaaaaaaa"]
+    active = {"root": str(root), "state": "active", "release": "1.0.0-aaaaaaaaaaaa"}
+    failed, out = run_module("engine_release", active, check=True, diff=True)
+    assert not failed and out["changed"] is True
+    assert out["diff"]["before"]["current"] is None and out["diff"]["after"]["current"] == "1.0.0-aaaaaaaaaaaa"
+    assert not (root / "current").exists() and not (root / "history.jsonl").exists()
+
+    failed, out = run_module("engine_release", active, diff=True)
+    assert not failed and os.readlink(root / "current") == "releases/1.0.0-aaaaaaaaaaaa"
+    assert out["diff"]["after"]["current"] == "1.0.0-aaaaaaaaaaaa"
+    failed, out = run_module("engine_release", active, diff=True)
+    assert not failed and out["changed"] is False and out["diff"]["before"] == out["diff"]["after"]
+
+    unlinked = {"root": str(root), "state": "unlinked"}
+    failed, out = run_module("engine_release", unlinked, check=True, diff=True)
+    assert not failed and out["changed"] is True and out["diff"]["after"]["current"] is None
+    assert (root / "current").is_symlink()
+    failed, out = run_module("engine_release", unlinked)
+    assert not failed and out["changed"] is True and "diff" not in out and not (root / "current").is_symlink()
+
+
+def test_prune_in_check_mode_lists_what_it_would_remove(tmp_path, run_module):
+    root = tmp_path / "engine"
+    rel = er.Releases(str(root))
+    names = [f"{i}.0.0-{str(i) * 12}" for i in range(1, 5)]
+    for name in names:
+        unpack(rel, tmp_path, name, GOOD)
+        activate(rel, name)
+    args = {"root": str(root), "state": "pruned", "keep": 1}
+    failed, out = run_module("engine_release", args, check=True, diff=True)
+    # kept: the newest (current) and the one before it (previous)
+    assert not failed and out["changed"] is True and out["removed"] == names[:2]
+    assert out["diff"]["after"]["releases"] == names[2:] and rel.names() == names
+    failed, out = run_module("engine_release", args, diff=True)
+    assert not failed and rel.names() == names[2:] and out["diff"]["after"]["releases"] == names[2:]
+    failed, out = run_module("engine_release", {**args, "keep": 0})
+    assert failed and "keep must be at least 1" in out["msg"]

@@ -3,6 +3,188 @@
 
 from __future__ import annotations
 
+DOCUMENTATION = r"""
+---
+module: engine_release
+short_description: Manage the trading engine's releases under a root directory (unpack, switch, query, prune)
+version_added: "0.1.0"
+description:
+  - Layout under O(root) - C(releases/<release>/) (one directory per release, each with a
+    C(.nearzero-release.json) marker written last), C(current) (symlink to C(releases/<release>)),
+    C(history.jsonl) (one JSON line per switch of C(current)).
+  - O(state=unpacked) verifies the archive's sha256, refuses any member that would land outside the
+    release (absolute paths, C(..), links pointing out, paths through links, hard links, devices),
+    extracts into a hidden temporary directory and renames it into place, so a release directory is
+    either complete or absent. Set-id bits and group/world write permissions are dropped; files are
+    written C(0644), or C(0755) when the archive marks them executable.
+  - O(state=active) switches C(current) by renaming a temporary symlink over it (atomic) and appends
+    one line to the history.
+  - O(state=query) reports C(current) (from readlink), C(previous) (from the history, never from
+    modification times) and the releases; it changes nothing.
+  - O(state=pruned) keeps the O(keep) most recently activated releases, and always C(current) and
+    C(previous).
+  - O(state=unlinked) removes C(current) (after a first deploy failed with nothing to go back to).
+  - The rollback target (C(previous)) is the latest release in the history that is not current and
+    was not rolled back from, so two rollbacks in a row walk further back.
+author: nearzero
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reports what would change; nothing is unpacked, switched, recorded or removed.
+  diff_mode:
+    support: full
+    details: Shows C(current) and the list of releases before and after.
+  platform:
+    platforms: posix
+options:
+  root:
+    description:
+      - Base directory of the releases, for example C(/opt/nearzero/engine).
+      - Created by O(state=unpacked) when it does not exist.
+    type: path
+    required: true
+  state:
+    description:
+      - V(query) reads the layout; V(unpacked) adds a release from O(archive); V(active) points
+        C(current) at O(release); V(pruned) removes old releases; V(unlinked) removes C(current).
+    type: str
+    choices: [query, unpacked, active, pruned, unlinked]
+    default: query
+  release:
+    description:
+      - Release name, C(<version>-<hex sha>) with 8 to 64 hexadecimal digits, for example
+        C(1.4.0-0123456789ab).
+      - Required with O(state=unpacked) and O(state=active).
+    type: str
+  archive:
+    description:
+      - Path on the managed host of the C(.tar.gz) to unpack with O(state=unpacked). It is removed
+        afterwards, whether unpacking succeeded or not.
+      - Not needed when O(release) is already unpacked from the same O(sha256).
+    type: path
+  sha256:
+    description:
+      - Expected sha256 of O(archive), 64 hexadecimal digits. Required with O(state=unpacked).
+      - An existing release unpacked from another sha256 is refused (give the new artifact a new version).
+    type: str
+  action:
+    description:
+      - Recorded in the history by O(state=active). V(deploy) makes a release a rollback candidate
+        again; V(rollback) and V(auto-rollback) exclude the release they leave from later rollbacks.
+    type: str
+    choices: [deploy, rollback, auto-rollback]
+    default: deploy
+  keep:
+    description:
+      - Number of most recently activated releases O(state=pruned) keeps, at least 1; C(current) and
+        C(previous) are kept in addition.
+    type: int
+    default: 5
+  entrypoint:
+    description:
+      - Path inside a release that must be an executable regular file; an archive without it is refused.
+    type: str
+    default: bin/engine
+notes:
+  - Releases are written owned by the user the module runs as (root with C(become)), world-readable.
+"""
+
+EXAMPLES = r"""
+- name: Unpack a release uploaded to the host
+  nearzero.gcp.engine_release:
+    root: /opt/nearzero/engine
+    state: unpacked
+    release: 1.4.0-0123456789ab
+    archive: /opt/nearzero/engine/.upload-1.4.0.tar.gz
+    sha256: "{{ trading_engine_artifact_sha256 }}"
+  become: true
+
+- name: Make it the current release
+  nearzero.gcp.engine_release:
+    root: /opt/nearzero/engine
+    state: active
+    release: 1.4.0-0123456789ab
+  become: true
+
+- name: Find the rollback target
+  nearzero.gcp.engine_release:
+    root: /opt/nearzero/engine
+  register: engine
+
+- name: Roll back to it
+  nearzero.gcp.engine_release:
+    root: /opt/nearzero/engine
+    state: active
+    release: "{{ engine.previous }}"
+    action: rollback
+  when: engine.previous is not none
+  become: true
+
+- name: Keep the three most recent releases (and current and previous)
+  nearzero.gcp.engine_release:
+    root: /opt/nearzero/engine
+    state: pruned
+    keep: 3
+  become: true
+"""
+
+RETURN = r"""
+root:
+  description: The O(root) the module worked on.
+  returned: always
+  type: str
+  sample: /opt/nearzero/engine
+before:
+  description: The release C(current) pointed to before the module ran, or null.
+  returned: when the module got as far as reading C(current)
+  type: str
+  sample: 1.3.2-89abcdef0123
+current:
+  description: The release C(current) points to (in check mode, the one it points to now), or null.
+  returned: success
+  type: str
+  sample: 1.4.0-0123456789ab
+previous:
+  description: The rollback target (see the description), or null when there is none.
+  returned: success
+  type: str
+  sample: 1.3.2-89abcdef0123
+releases:
+  description: The complete releases under C(releases/), sorted by name.
+  returned: success
+  type: list
+  elements: str
+  sample: [1.3.2-89abcdef0123, 1.4.0-0123456789ab]
+history:
+  description: The last 20 entries of C(history.jsonl), oldest first.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    time:
+      description: When C(current) was switched (UTC, ISO 8601).
+      type: str
+    action:
+      description: V(deploy), V(rollback) or V(auto-rollback).
+      type: str
+    release:
+      description: The release C(current) was switched to.
+      type: str
+    from:
+      description: The release C(current) pointed to before, or null.
+      type: str
+  sample:
+    - {time: "2026-12-01T10:00:00Z", action: deploy, release: 1.4.0-0123456789ab, from: 1.3.2-89abcdef0123}
+removed:
+  description: Releases O(state=pruned) removed (or in check mode would remove).
+  returned: when O(state=pruned)
+  type: list
+  elements: str
+  sample: [1.2.0-fedcba987654]
+"""
+
 import contextlib
 import hashlib
 import json
@@ -14,43 +196,6 @@ import tarfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-
-DOCUMENTATION = r"""
-module: engine_release
-short_description: Manage engine releases under a root directory (unpack, switch, query, prune)
-description:
-  - Layout under O(root) - C(releases/<release>/) (one directory per release, each with a
-    C(.nearzero-release.json) marker written last), C(current) (symlink to C(releases/<release>)),
-    C(history.jsonl) (one JSON line per switch of C(current)).
-  - V(unpacked) verifies the archive's sha256, refuses any member that would land outside the release
-    (absolute paths, C(..), links pointing out, paths through links, hard links, devices), extracts into a
-    hidden temporary directory and renames it into place, so a release directory is either complete or absent.
-  - V(active) switches C(current) by renaming a temporary symlink over it (atomic) and appends to the history.
-  - V(query) reports C(current) (from readlink), C(previous) (from the history, never from mtimes) and the releases.
-  - V(pruned) keeps the O(keep) most recently activated releases, and always C(current) and C(previous).
-  - V(unlinked) removes C(current) (after a first deploy failed with nothing to go back to).
-options:
-  root: {description: Base directory of the releases., type: path, required: true}
-  state:
-    description: What to do.
-    type: str
-    choices: [query, unpacked, active, pruned, unlinked]
-    default: query
-  release: {description: Release name (C(<version>-<shortsha>)) for V(unpacked) and V(active)., type: str}
-  archive: {description: Path on the host of the .tar.gz to unpack (removed afterwards, success or not)., type: path}
-  sha256: {description: Expected sha256 of O(archive), 64 hex digits., type: str}
-  action:
-    description: Recorded in the history for V(active).
-    type: str
-    choices: [deploy, rollback, auto-rollback]
-    default: deploy
-  keep: {description: Releases kept by V(pruned) (current and previous are always kept)., type: int, default: 5}
-  entrypoint:
-    description: Path inside a release that must be an executable regular file.
-    type: str
-    default: bin/engine
-author: nearzero
-"""
 
 MARKER = ".nearzero-release.json"
 HISTORY = "history.jsonl"
@@ -309,6 +454,21 @@ def prune(rel, keep, check_mode):
     return doomed
 
 
+def diff(state, release, result, releases_before, check_mode):
+    """Before/after of ``current`` and the release list; in check mode the after side is what would be."""
+    after = {"current": result["current"], "releases": result["releases"]}
+    if check_mode and result["changed"]:
+        if state == "unpacked":
+            after["releases"] = sorted({*releases_before, release})
+        elif state == "active":
+            after["current"] = release
+        elif state == "pruned":
+            after["releases"] = [n for n in releases_before if n not in result["removed"]]
+        elif state == "unlinked":
+            after["current"] = None
+    return {"before": {"current": result["before"], "releases": releases_before}, "after": after}
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -334,6 +494,7 @@ def main():
             raise ReleaseError(f"release name {release!r} must be <version>-<hex sha> (e.g. 1.4.0-0123456789ab)")
         before = rel.current()
         result["before"] = before
+        releases_before = rel.names()
         if params["state"] == "unpacked":
             expected = (params["sha256"] or "").lower()
             if not re.fullmatch(r"[0-9a-f]{64}", expected):
@@ -362,6 +523,8 @@ def main():
         current = before if module.check_mode else rel.current()
         result.update(current=current, previous=rel.previous(current), releases=rel.names(),
                       history=rel.history()[-20:])
+        if module._diff:
+            result["diff"] = diff(params["state"], release, result, releases_before, module.check_mode)
     except ReleaseError as exc:
         module.fail_json(msg=f"{rel.root}: {exc}", **result)
     except OSError as exc:
