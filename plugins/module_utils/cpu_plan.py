@@ -141,7 +141,7 @@ def read_sysfs(sys_root: str = "/sys") -> list[Cpu]:
 def _numa_node_of(device_dir: str) -> int | None:
     """NUMA node of a device, walking up to the PCI device (a virtio NIC hangs below one)."""
     path = os.path.realpath(device_dir)
-    for _ in range(4):
+    for _depth in range(4):
         value = _read(os.path.join(path, "numa_node"))
         if value is not None:
             node = int(value)
@@ -290,4 +290,3 @@ def make_plan(cpus: list[Cpu], devices: dict | None = None, *, numa_node: int | 
         "source": source,
         "notes": notes,
     }
-

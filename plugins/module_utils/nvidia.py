@@ -159,7 +159,7 @@ def parse_smi_query(text: str, fields: tuple[str, ...] = SMI_QUERY_FIELDS) -> li
 def normalise_bus_id(bus_id: str) -> str:
     """``00000000:04:00.0`` (nvidia-smi) -> ``0000:04:00.0`` (lspci -D)."""
     bus_id = bus_id.strip().lower()
-    domain, _, rest = bus_id.partition(":")
+    domain, _sep, rest = bus_id.partition(":")
     if rest and len(domain) > 4:
         domain = domain[-4:]
     return f"{domain}:{rest}" if rest else bus_id
