@@ -101,7 +101,7 @@ EXAMPLES = r"""
     sha256: "{{ trading_engine_artifact_sha256 }}"
   become: true
 
-- name: Make it the current release
+- name: Switch current to it
   nearzero.gcp.engine_release:
     root: /opt/nearzero/engine
     state: active
