@@ -1,3 +1,5 @@
+# Copyright: (c) 2026, nearzero
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Strategy plugin mitogen_linear: Mitogen's executor for the linear strategy, opt-in.
 
 Mitogen keeps one Python interpreter per host (and one per become user) alive for the whole run
@@ -9,9 +11,10 @@ It is not the default in ansible.cfg: ansible-core 2.19 deprecates strategy plug
 ansible.builtin (a warning on every run, no compatibility promise), so production changes run on
 ansible-core's own executor unless an operator asks for this one (docs/ANSIBLE_CFG.md).
 
-This file only re-exports the class from the pinned ``mitogen`` package, imported under its real
-module name, so the plugin path of the repository (and of the collection in the execution
-environment) finds it without a path into a virtual environment.
+This file re-exports the class from the pinned ``mitogen`` package, imported under its real
+module name, so the collection's plugin path finds it without a path into a virtual environment.
+Without the package it still imports (ansible-doc and ansible-test load every plugin) and puts a
+class in its place whose construction stops the run with the fix.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ notes:
   - ansible-core 2.19 prints a deprecation warning for every strategy plugin outside ansible.builtin; that is why
     this one is opt-in.
 author:
-  - nearzero
+  - nearzero (@nearzero)
 """
 
 from ansible.errors import AnsibleError
