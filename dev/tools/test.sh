@@ -63,18 +63,25 @@ kernel_before=$(sysctl_snapshot)
 phase yamllint yamllint -s .
 phase ruff ruff check .
 phase ansible-lint ansible-lint -q
+# The collection as a user gets it: built, installed from the tarball into an empty path and used
+# (ansible-doc, ansible-inventory and a module against the emulator, site.yml's syntax) from a
+# temporary directory, with this repository on no path.
+phase collection python dev/tools/collection_check.py
 
 # Longest first, so the last ones to start are short (dev/tools/molecule_scenarios.sh gives the order);
-# pytest (about 150 s) goes third, where its measured length puts it.
+# pytest (about 150 s) goes third, where its measured length puts it; ansible-test sanity (the
+# certified-collection gate, no ignore file; dev/tools/sanity.py) right after it.
 queue=()
 for scenario in $(dev/tools/molecule_scenarios.sh); do
   queue+=("molecule-$scenario")
 done
-queue=("${queue[@]:0:2}" pytest "${queue[@]:2}")
+queue=("${queue[@]:0:2}" pytest sanity "${queue[@]:2}")
 for name in "${queue[@]}"; do
   while ((${#running[@]} >= jobs_max)); do finish_job; done
   if [[ $name == pytest ]]; then
     start_job pytest pytest -q
+  elif [[ $name == sanity ]]; then
+    start_job sanity python dev/tools/sanity.py
   else
     start_job "$name" molecule test -s "${name#molecule-}"
   fi
