@@ -1,4 +1,39 @@
-"""Shared documentation of the GCP credential and HTTP options (nearzero.gcp.gcp_auth)."""
+"""Documentation of the GCP credential and HTTP options (nearzero.gcp.gcp_auth).
+
+The options are defined once, as an argument spec, in plugins/module_utils/gcp/arguments.py;
+this is their documentation, and tests/unit/plugins/module_utils/test_gcp_arguments.py fails
+when the two disagree (names, types, choices, defaults, environment variables).
+
+Two variants of the same text, because plugins and modules learn about environment variables
+differently:
+
+- ``nearzero.gcp.gcp_auth`` (``DOCUMENTATION``), for plugins (inventory, lookups): Ansible's
+  configuration system reads each option's ``env:`` entries.
+- ``nearzero.gcp.gcp_auth.modules`` (``MODULES``), for modules: their environment fallback is in
+  the argument spec, and module documentation may not carry ``env:`` (ansible-test's
+  validate-modules refuses it), so each variable is named in the option's description instead.
+  ``MODULES`` is derived from ``DOCUMENTATION`` below rather than written twice.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+
+def _for_modules(documentation: str) -> str:
+    """``documentation`` with every option's ``env:`` entries moved into its description.
+
+    Plus the note that only modules need: the action group that sets these options for all of them.
+    """
+    doc = yaml.safe_load(documentation)
+    for option in doc["options"].values():
+        names = [entry["name"] for entry in option.pop("env", [])]
+        if names:
+            option["description"] = [*option["description"],
+                                     f"When not set, the environment variable E({names[0]}) is used."]
+    doc["notes"].append("Every module that takes these options is in the action group C(nearzero.gcp.gcp): set them "
+                        "once for all of them with C(module_defaults: {group/nearzero.gcp.gcp: {...}}).")
+    return yaml.safe_dump(doc, sort_keys=False, width=110)
 
 
 class ModuleDocFragment:
@@ -31,6 +66,7 @@ options:
   service_account_contents:
     description:
       - The service-account JSON key itself, as a string or a dictionary, for example from a vault.
+      - A credential, never logged.
     type: raw
     env:
       - name: GCP_SERVICE_ACCOUNT_CONTENTS
@@ -43,6 +79,7 @@ options:
   access_token:
     description:
       - OAuth2 access token for O(auth_kind=accesstoken), or the source token for O(auth_kind=impersonate).
+      - A credential, never logged.
     type: str
     env:
       - name: GCP_ACCESS_TOKEN
@@ -102,3 +139,5 @@ notes:
     is fetched again only when it expires or the API answers 401.
   - Errors name the project, the missing permission or disabled API, and the fix.
 """
+
+    MODULES = _for_modules(DOCUMENTATION)

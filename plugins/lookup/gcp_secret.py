@@ -56,22 +56,19 @@ _raw:
   elements: str
 """
 
+from typing import Any
+
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import get_client
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import client_from_options
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.secretmanager import SecretManagerApi, parse_name
-
-_AUTH_OPTIONS = (
-    "auth_kind", "service_account_file", "service_account_contents", "service_account_email", "access_token",
-    "impersonate_service_account", "impersonate_delegates", "iam_endpoint", "scopes",
-)
 
 
 class LookupModule(LookupBase):
     """Read secret versions through the shared client."""
 
-    def run(self, terms, variables=None, **kwargs):
+    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[str]:
         """Return one decoded payload per term."""
         self.set_options(var_options=variables, direct=kwargs)
         # set_options ignores keywords it does not know: a misspelt credential option would
@@ -80,12 +77,8 @@ class LookupModule(LookupBase):
         if unknown:
             raise AnsibleLookupError(f"gcp_secret: unknown option(s) {', '.join(unknown)}. Valid options: "
                                      f"{', '.join(sorted(set(self._options) - {'_terms'}))}.")
-        params = {name: self.get_option(name) for name in _AUTH_OPTIONS}
         try:
-            client = get_client(params, timeout=self.get_option("timeout"), retries=self.get_option("retries"),
-                                backoff_base=self.get_option("retry_backoff"),
-                                backoff_max=self.get_option("retry_backoff_max"))
-            api = SecretManagerApi(client, self.get_option("api_endpoint"))
+            api = SecretManagerApi(client_from_options(self.get_option), self.get_option("api_endpoint"))
             values = []
             for term in terms:
                 project, secret, version = parse_name(str(term), self.get_option("project"),

@@ -93,11 +93,13 @@ options:
     type: float
     default: 900
   api_endpoint:
-    description: Base URL of the SQL Admin API (C(/v1) is appended).
+    description:
+      - Base URL of the SQL Admin API (C(/v1) is appended).
+      - When not set, the environment variable E(GCP_SQLADMIN_ENDPOINT) is used.
     type: str
     default: https://sqladmin.googleapis.com
 extends_documentation_fragment:
-  - nearzero.gcp.gcp_auth
+  - nearzero.gcp.gcp_auth.modules
 """
 
 EXAMPLES = r"""
@@ -117,6 +119,27 @@ EXAMPLES = r"""
     region: europe-west3
     private_network: projects/prod-net/global/networks/trading
   delegate_to: localhost
+
+- name: The credential once for every nearzero.gcp module, the policy once for every instance
+  module_defaults:
+    group/nearzero.gcp.gcp:
+      auth_kind: impersonate
+      impersonate_service_account: db-admin@prod-db.iam.gserviceaccount.com
+    nearzero.gcp.cloudsql_instance:
+      project: prod-db
+      private_network: projects/prod-net/global/networks/trading
+  delegate_to: localhost
+  block:
+    - name: US primary
+      nearzero.gcp.cloudsql_instance:
+        name: orders-us
+        backups: {location: us}
+
+    - name: EU replica
+      nearzero.gcp.cloudsql_instance:
+        name: orders-eu
+        master_instance: orders-us
+        region: europe-west3
 """
 
 RETURN = r"""
@@ -144,14 +167,14 @@ instance:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.auth import build_credentials
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import GcpClient
+from typing import Any
+
+from ansible.module_utils.basic import env_fallback
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import (
+    DEFAULT_ENDPOINT,
     SqlAdminApi,
-    auth_argument_spec,
-    client_settings,
     diff_policy,
     prune,
 )
@@ -159,12 +182,12 @@ from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import (
 SSL_MODES = ["ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED", "ALLOW_UNENCRYPTED_AND_ENCRYPTED"]
 
 
-def wanted_settings(params, is_replica):
+def wanted_settings(params: dict[str, Any], is_replica: bool) -> dict[str, Any]:
     """The ``settings`` sub-document this module manages, from the options."""
     ip = {"ipv4Enabled": params["public_ip"], "sslMode": params["ssl_mode"]}
     if params["private_network"]:
         ip["privateNetwork"] = params["private_network"]
-    settings = {"ipConfiguration": ip, "deletionProtectionEnabled": params["deletion_protection"]}
+    settings: dict[str, Any] = {"ipConfiguration": ip, "deletionProtectionEnabled": params["deletion_protection"]}
     backups = params["backups"]
     if backups is not None and not is_replica:
         config = {
@@ -180,7 +203,7 @@ def wanted_settings(params, is_replica):
     return settings
 
 
-def check_options(module):
+def check_options(module: AnsibleGcpModule) -> None:
     """Refuse combinations Cloud SQL would refuse, before any call."""
     params = module.params
     if not params["public_ip"] and not params["private_network"]:
@@ -198,38 +221,42 @@ def check_options(module):
             module.fail_json(msg="backups.retained_backups must be at least 1.")
 
 
-def main():
+def main() -> None:
     """Ensure the policy; create a replica first when asked."""
-    spec = auth_argument_spec()
-    spec.update(
-        project={"type": "str", "required": True},
-        name={"type": "str", "required": True},
-        master_instance={"type": "str"},
-        region={"type": "str"},
-        tier={"type": "str"},
-        private_network={"type": "str"},
-        public_ip={"type": "bool", "default": False},
-        ssl_mode={"type": "str", "default": "ENCRYPTED_ONLY", "choices": SSL_MODES},
-        backups={"type": "dict", "options": {
-            "enabled": {"type": "bool", "default": True},
-            "start_time": {"type": "str", "default": "03:00"},
-            "location": {"type": "str"},
-            "retained_backups": {"type": "int", "default": 14},
-            "point_in_time_recovery": {"type": "bool", "default": True},
-            "transaction_log_retention_days": {"type": "int", "default": 7},
-        }},
-        deletion_protection={"type": "bool", "default": True},
-        promote={"type": "bool", "default": False},
-        apply_policy={"type": "bool", "default": True},
-        wait_timeout={"type": "float", "default": 900},
+    module = AnsibleGcpModule(
+        argument_spec={
+            "project": {"type": "str", "required": True},
+            "name": {"type": "str", "required": True},
+            "master_instance": {"type": "str"},
+            "region": {"type": "str"},
+            "tier": {"type": "str"},
+            "private_network": {"type": "str"},
+            "public_ip": {"type": "bool", "default": False},
+            "ssl_mode": {"type": "str", "default": "ENCRYPTED_ONLY", "choices": SSL_MODES},
+            "backups": {"type": "dict", "options": {
+                "enabled": {"type": "bool", "default": True},
+                "start_time": {"type": "str", "default": "03:00"},
+                "location": {"type": "str"},
+                "retained_backups": {"type": "int", "default": 14},
+                "point_in_time_recovery": {"type": "bool", "default": True},
+                "transaction_log_retention_days": {"type": "int", "default": 7},
+            }},
+            "deletion_protection": {"type": "bool", "default": True},
+            "promote": {"type": "bool", "default": False},
+            "apply_policy": {"type": "bool", "default": True},
+            "wait_timeout": {"type": "float", "default": 900},
+            "api_endpoint": {"type": "str", "default": DEFAULT_ENDPOINT,
+                             "fallback": (env_fallback, ["GCP_SQLADMIN_ENDPOINT"])},
+        },
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     check_options(module)
     params = module.params
     project, name = params["project"], params["name"]
-    result = {"changed": False, "created": False, "promoted": False, "changes": [], "operations": [], "instance": {}}
+    result: dict[str, Any] = {"changed": False, "created": False, "promoted": False, "changes": [], "operations": [],
+                              "instance": {}}
     try:
-        api = SqlAdminApi(GcpClient(build_credentials(params), **client_settings(params)), params["api_endpoint"])
+        api = SqlAdminApi(module.client(), params["api_endpoint"])
         instance = api.get_instance(project, name)
         if instance is None:
             if not params["master_instance"]:
@@ -290,7 +317,7 @@ def main():
                                          + ", ".join(p for p, _b, _a in left), **result)
         result["instance"] = instance
     except GcpError as exc:
-        module.fail_json(msg=str(exc), kind=exc.kind, **result)
+        module.fail_gcp(exc, **result)
     module.exit_json(**result)
 
 

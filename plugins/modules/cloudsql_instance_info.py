@@ -36,11 +36,13 @@ options:
     type: bool
     default: false
   api_endpoint:
-    description: Base URL of the SQL Admin API (C(/v1) is appended).
+    description:
+      - Base URL of the SQL Admin API (C(/v1) is appended).
+      - When not set, the environment variable E(GCP_SQLADMIN_ENDPOINT) is used.
     type: str
     default: https://sqladmin.googleapis.com
 extends_documentation_fragment:
-  - nearzero.gcp.gcp_auth
+  - nearzero.gcp.gcp_auth.modules
 """
 
 EXAMPLES = r"""
@@ -53,6 +55,22 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
   register: db
+
+- name: The credential once for every nearzero.gcp module of the play
+  module_defaults:
+    group/nearzero.gcp.gcp:
+      auth_kind: serviceaccount
+      service_account_file: /etc/nearzero/reader.json
+  block:
+    - name: IAM database login for the engine (the token is a credential)
+      nearzero.gcp.cloudsql_instance_info:
+        project: prod-db
+        name: orders-us
+        login_token: true
+      delegate_to: localhost
+      run_once: true
+      no_log: true
+      register: db_login
 """
 
 RETURN = r"""
@@ -108,25 +126,25 @@ login_token:
   returned: when O(login_token=true)
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.auth import build_credentials
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import GcpClient
+from typing import Any
+
+from ansible.module_utils.basic import env_fallback
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import (
+    DEFAULT_ENDPOINT,
     LOGIN_SCOPE,
     SqlAdminApi,
-    auth_argument_spec,
-    client_settings,
     private_ip,
     public_ips,
 )
 
 
-def login_identity(params):
-    """(database user, access token) for IAM database authentication with this credential."""
-    creds = build_credentials(dict(params, scopes=[LOGIN_SCOPE]))
-    client = GcpClient(creds, **client_settings(params))
+def login_identity(module: AnsibleGcpModule) -> tuple[str, str]:
+    """(database user, access token) for IAM database authentication with this task's credential."""
+    client = module.client(scopes=[LOGIN_SCOPE])
     token = client.ensure_token()
+    creds = client.credentials
     email = getattr(creds, "service_account_email", None) or getattr(creds, "signer_email", None) or ""
     if not email or email == "default":
         raise GcpError("Cannot tell the database user of this credential for IAM authentication. Use a service "
@@ -135,29 +153,31 @@ def login_identity(params):
     return email.removesuffix(".gserviceaccount.com"), token
 
 
-def main():
+def main() -> None:
     """Read the instance and report its connection facts."""
-    spec = auth_argument_spec()
-    spec.update(
-        project={"type": "str", "required": True},
-        name={"type": "str", "required": True},
-        connect_settings={"type": "bool", "default": False},
-        server_cas={"type": "bool", "default": False},
-        login_token={"type": "bool", "default": False, "no_log": False},
+    module = AnsibleGcpModule(
+        argument_spec={
+            "project": {"type": "str", "required": True},
+            "name": {"type": "str", "required": True},
+            "connect_settings": {"type": "bool", "default": False},
+            "server_cas": {"type": "bool", "default": False},
+            "login_token": {"type": "bool", "default": False, "no_log": False},
+            "api_endpoint": {"type": "str", "default": DEFAULT_ENDPOINT,
+                             "fallback": (env_fallback, ["GCP_SQLADMIN_ENDPOINT"])},
+        },
+        supports_check_mode=True,
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     project, name = params["project"], params["name"]
     try:
-        client = GcpClient(build_credentials(params), **client_settings(params))
-        api = SqlAdminApi(client, params["api_endpoint"])
+        api = SqlAdminApi(module.client(), params["api_endpoint"])
         instance = api.get_instance(project, name)
         if instance is None:
             if params["connect_settings"] or params["server_cas"]:
                 module.fail_json(msg=f"Cloud SQL instance '{name}' does not exist in project '{project}'. Check the "
                                      f"name with `gcloud sql instances list --project {project}`.")
             module.exit_json(changed=False, exists=False, instance={})
-        result = {
+        result: dict[str, Any] = {
             "changed": False, "exists": True, "instance": instance,
             "private_ip": private_ip(instance) or "", "public_ips": public_ips(instance),
             "dns_name": (instance.get("dnsName") or "").rstrip("."),
@@ -179,9 +199,9 @@ def main():
             result["server_cas"] = certs
             result["ca_bundle"] = "".join(c["cert"].strip() + "\n" for c in certs if c.get("cert"))
         if params["login_token"]:
-            result["login_user"], result["login_token"] = login_identity(params)
+            result["login_user"], result["login_token"] = login_identity(module)
     except GcpError as exc:
-        module.fail_json(msg=str(exc), kind=exc.kind, status=exc.status)
+        module.fail_gcp(exc)
     module.exit_json(**result)
 
 

@@ -28,13 +28,13 @@ options:
     type: str
     required: true
   endpoint:
-    description: Base URL of the Cloud Storage JSON API.
+    description:
+      - Base URL of the Cloud Storage JSON API.
+      - When not set, the environment variable E(GCP_STORAGE_ENDPOINT) is used.
     type: str
     default: https://storage.googleapis.com
-    env:
-      - name: GCP_STORAGE_ENDPOINT
 extends_documentation_fragment:
-  - nearzero.gcp.gcp_auth
+  - nearzero.gcp.gcp_auth.modules
 """
 
 EXAMPLES = r"""
@@ -46,6 +46,19 @@ EXAMPLES = r"""
     auth_kind: serviceaccount
     service_account_file: /etc/nearzero/deployer.json
   delegate_to: localhost
+
+- name: The credential once for every nearzero.gcp module of the play
+  module_defaults:
+    group/nearzero.gcp.gcp:
+      auth_kind: impersonate
+      impersonate_service_account: releases-reader@acme-prod.iam.gserviceaccount.com
+  block:
+    - name: Fetch the artifact as the releases reader
+      nearzero.gcp.gcs_object:
+        src: gs://acme-releases/engine/nearzero-engine-1.4.0.tar.gz
+        dest: /var/cache/nearzero/nearzero-engine-1.4.0.tar.gz
+        sha256: 4f1c9d0c1b5e...
+      delegate_to: localhost
 """
 
 RETURN = r"""
@@ -60,34 +73,14 @@ import hashlib
 import os
 import re
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import get_client
+from ansible.module_utils.basic import env_fallback
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.storage import StorageApi, parse_gs_url
 
-AUTH_SPEC = {
-    "auth_kind": {"type": "str", "default": "application", "fallback": (env_fallback, ["GCP_AUTH_KIND"]),
-                  "choices": ["application", "serviceaccount", "machineaccount", "accesstoken", "impersonate"]},
-    "service_account_file": {"type": "path", "fallback": (env_fallback, ["GCP_SERVICE_ACCOUNT_FILE"])},
-    "service_account_contents": {"type": "raw", "no_log": True,
-                                 "fallback": (env_fallback, ["GCP_SERVICE_ACCOUNT_CONTENTS"])},
-    "service_account_email": {"type": "str", "fallback": (env_fallback, ["GCP_SERVICE_ACCOUNT_EMAIL"])},
-    "access_token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["GCP_ACCESS_TOKEN"])},
-    "impersonate_service_account": {"type": "str", "fallback": (env_fallback, ["GCP_IMPERSONATE_SERVICE_ACCOUNT"])},
-    "impersonate_delegates": {"type": "list", "elements": "str", "default": []},
-    "iam_endpoint": {"type": "str", "default": "https://iamcredentials.googleapis.com",
-                     "fallback": (env_fallback, ["GCP_IAM_ENDPOINT"])},
-    "scopes": {"type": "list", "elements": "str", "default": ["https://www.googleapis.com/auth/cloud-platform"]},
-    "timeout": {"type": "float", "default": 30},
-    "retries": {"type": "int", "default": 5},
-    "retry_backoff": {"type": "float", "default": 0.5},
-    "retry_backoff_max": {"type": "float", "default": 16},
-}
-AUTH_KEYS = ("auth_kind", "service_account_file", "service_account_contents", "service_account_email", "access_token",
-             "impersonate_service_account", "impersonate_delegates", "iam_endpoint", "scopes")
 
-
-def file_sha256(path):
+def file_sha256(path: str) -> str:
+    """sha256 of a local file, read in 1 MiB blocks so a large artifact is never held in memory whole."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -95,15 +88,15 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def main():
-    module = AnsibleModule(
+def main() -> None:
+    """Download and verify, or do nothing when dest already holds the expected bytes."""
+    module = AnsibleGcpModule(
         argument_spec={
             "src": {"type": "str", "required": True},
             "dest": {"type": "path", "required": True},
             "sha256": {"type": "str", "required": True},
             "endpoint": {"type": "str", "default": "https://storage.googleapis.com",
                          "fallback": (env_fallback, ["GCP_STORAGE_ENDPOINT"])},
-            **AUTH_SPEC,
         },
         supports_check_mode=True,
     )
@@ -115,7 +108,7 @@ def main():
     try:
         bucket, name = parse_gs_url(params["src"])
     except GcpError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_gcp(exc)
     if os.path.isfile(dest) and file_sha256(dest) == expected:
         module.exit_json(changed=False, dest=dest, sha256=expected, size=os.path.getsize(dest))
     if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
@@ -123,11 +116,9 @@ def main():
     if module.check_mode:
         module.exit_json(changed=True, dest=dest)
     try:
-        client = get_client({k: params[k] for k in AUTH_KEYS}, timeout=params["timeout"], retries=params["retries"],
-                            backoff_base=params["retry_backoff"], backoff_max=params["retry_backoff_max"])
-        result = StorageApi(client, params["endpoint"]).download(bucket, name, dest, expected)
+        result = StorageApi(module.client(), params["endpoint"]).download(bucket, name, dest, expected)
     except GcpError as exc:
-        module.fail_json(msg=str(exc), kind=exc.kind, status=exc.status)
+        module.fail_gcp(exc)
     module.exit_json(changed=True, dest=dest, **result)
 
 

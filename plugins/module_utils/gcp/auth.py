@@ -1,7 +1,9 @@
 """Credentials for every auth kind nearzero supports, built from one flat options dict.
 
-Only the standard library, requests and google-auth are imported, so this file works on the
-controller and inside AnsiballZ payloads. A missing google-auth is reported through
+The options themselves (names, types, defaults, environment fallbacks, no_log) are defined once
+in ``arguments.py``; ``AUTH_OPTIONS`` is re-exported here because plugins import it from this
+module. Only the standard library, ansible.module_utils, requests and google-auth are imported, so this
+file works on the controller and inside AnsiballZ payloads. A missing google-auth is reported through
 ``GcpError`` with the install command instead of an ImportError traceback.
 """
 
@@ -10,8 +12,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.arguments import (
+    AUTH_ARGUMENT_SPEC,
+    AUTH_KINDS,
+    AUTH_OPTIONS,
+    DEFAULT_IAM_ENDPOINT,
+    DEFAULT_SCOPES,
+)
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
 
 try:
     import google.auth
@@ -26,17 +40,10 @@ except ImportError as _exc:  # reported when credentials are first needed
     HAS_GOOGLE_AUTH = False
     GOOGLE_AUTH_IMPORT_ERROR = str(_exc)
 
-AUTH_KINDS = ("application", "serviceaccount", "machineaccount", "accesstoken", "impersonate")
-DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-DEFAULT_IAM_ENDPOINT = "https://iamcredentials.googleapis.com"
-# The credential options every plugin, module and lookup takes (doc fragment nearzero.gcp.gcp_auth).
-AUTH_OPTIONS = (
-    "auth_kind", "service_account_file", "service_account_contents", "service_account_email", "access_token",
-    "impersonate_service_account", "impersonate_delegates", "iam_endpoint", "scopes",
-)
+Params = Mapping[str, Any]
 
 
-def require_google_auth():
+def require_google_auth() -> None:
     """Raise a GcpError naming the fix when google-auth or requests cannot be imported."""
     if not HAS_GOOGLE_AUTH:
         raise GcpError(
@@ -47,7 +54,7 @@ def require_google_auth():
         )
 
 
-def _service_account_info(params):
+def _service_account_info(params: Params) -> dict[str, Any]:
     """Return the parsed service-account key from service_account_contents or service_account_file."""
     contents = params.get("service_account_contents")
     path = params.get("service_account_file")
@@ -102,7 +109,8 @@ def _service_account_info(params):
     return info
 
 
-def _from_key(params, scopes):
+def _from_key(params: Params, scopes: list[str]) -> Credentials:
+    """Service-account credentials from the key given in the options, checked to be a service-account key."""
     info = _service_account_info(params)
     if info.get("type") not in (None, "service_account"):
         raise GcpError(
@@ -121,7 +129,7 @@ def _from_key(params, scopes):
         ) from None
 
 
-def build_credentials(params):
+def build_credentials(params: Params) -> Credentials:
     """Return google-auth credentials for ``params['auth_kind']``.
 
     Keys read: auth_kind, scopes, service_account_file, service_account_contents,
@@ -170,7 +178,8 @@ def build_credentials(params):
     )
 
 
-def _application_default(scopes):
+def _application_default(scopes: list[str]) -> Credentials:
+    """Application default credentials, or a GcpError naming the three ways to provide them."""
     try:
         creds, _project = google.auth.default(scopes=scopes)
     except google.auth.exceptions.DefaultCredentialsError as exc:
@@ -182,26 +191,29 @@ def _application_default(scopes):
     return creds
 
 
-def credential_fingerprint(params):
+def credential_fingerprint(params: Params) -> tuple[Hashable, ...]:
     """Hashable identity of a credential configuration, used to share one session per credential.
 
-    Secrets are hashed, never kept in the key, so the cache never holds them in clear text twice.
+    Every option of ``AUTH_OPTIONS`` counts; an unset option counts as its default, so leaving
+    ``auth_kind`` out and naming the default share a session. The options the spec marks
+    ``no_log`` are hashed, never kept in the key, so the cache never holds them in clear text twice.
     """
-    def digest(value):
-        if value is None:
-            return None
-        if isinstance(value, dict):
-            value = json.dumps(value, sort_keys=True)
-        return hashlib.sha256(str(value).encode("utf-8")).hexdigest()
+    def part(name: str) -> Hashable:
+        spec = AUTH_ARGUMENT_SPEC[name]
+        value = params.get(name)
+        if value is None or value == []:
+            value = spec.get("default")
+        if spec.get("no_log"):
+            return _digest(value)
+        return tuple(value) if isinstance(value, (list, tuple)) else value
 
-    return (
-        params.get("auth_kind") or "application",
-        params.get("service_account_file"),
-        digest(params.get("service_account_contents")),
-        params.get("service_account_email"),
-        digest(params.get("access_token")),
-        params.get("impersonate_service_account"),
-        tuple(params.get("impersonate_delegates") or ()),
-        params.get("iam_endpoint"),
-        tuple(params.get("scopes") or DEFAULT_SCOPES),
-    )
+    return tuple(part(name) for name in AUTH_OPTIONS)
+
+
+def _digest(value: Any) -> str | None:
+    """sha256 of a secret (a dict is serialised with sorted keys first), or None when it is not set."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = json.dumps(value, sort_keys=True)
+    return hashlib.sha256(str(value).encode("utf-8")).hexdigest()

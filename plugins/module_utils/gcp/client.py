@@ -17,7 +17,15 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.arguments import (
+    HTTP_ARGUMENT_SPEC,
+    OptionGetter,
+    auth_params,
+    client_settings,
+)
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.auth import (
     build_credentials,
     credential_fingerprint,
@@ -37,9 +45,13 @@ try:
 except ImportError:  # require_google_auth() reports it with the fix
     requests = None
 
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
 USER_AGENT = "nearzero-gcp/0.1.0 (gzip)"
 RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
-DEFAULTS = {"timeout": 30.0, "retries": 5, "backoff_base": 0.5, "backoff_max": 16.0, "pool_size": 16}
+# the documented option defaults, under GcpClient's names, for callers that build a client directly
+DEFAULTS: dict[str, Any] = {**client_settings(lambda name: HTTP_ARGUMENT_SPEC[name]["default"]), "pool_size": 16}
 
 
 class GcpClient:
@@ -50,7 +62,7 @@ class GcpClient:
     to at least the number of threads that share the client).
     """
 
-    def __init__(self, credentials, **settings):
+    def __init__(self, credentials: Credentials, **settings: Any) -> None:
         require_google_auth()
         conf = dict(DEFAULTS)
         conf.update({k: v for k, v in settings.items() if v is not None})
@@ -71,7 +83,8 @@ class GcpClient:
         self.token_refreshes = 0
 
     # -- tokens ---------------------------------------------------------------------------
-    def _refresh_locked(self):
+    def _refresh_locked(self) -> None:
+        """Fetch a new token; the caller holds the token lock."""
         try:
             self.credentials.refresh(self.session._auth_request)
         except auth_exceptions.RefreshError as exc:
@@ -84,7 +97,7 @@ class GcpClient:
             ) from None
         self.token_refreshes += 1
 
-    def ensure_token(self, stale_token=None):
+    def ensure_token(self, stale_token: str | None = None) -> str:
         """Make sure a valid token is cached; with ``stale_token``, replace it if still current."""
         with self._token_lock:
             if not self.credentials.valid or (stale_token is not None and self.credentials.token == stale_token):
@@ -92,7 +105,8 @@ class GcpClient:
             return self.credentials.token
 
     # -- requests -------------------------------------------------------------------------
-    def _sleep(self, attempt, response=None):
+    def _sleep(self, attempt: int, response: requests.Response | None = None) -> None:
+        """Full-jitter backoff before retry ``attempt``; a Retry-After header (capped) wins."""
         delay = random.uniform(0, min(self.backoff_max, self.backoff_base * (2 ** attempt)))  # noqa: S311
         if response is not None:
             retry_after = response.headers.get("Retry-After")
@@ -100,7 +114,8 @@ class GcpClient:
                 delay = min(float(retry_after), self.backoff_max)
         time.sleep(delay)
 
-    def request(self, method, url, params=None, json=None, context=None, retry=True):
+    def request(self, method: str, url: str, params: Mapping[str, Any] | None = None, json: Any = None,
+                context: Mapping[str, Any] | None = None, retry: bool = True) -> requests.Response:
         """Send one API request and return the ``requests.Response`` (2xx only).
 
         ``context`` feeds error messages (see errors.explain_http_error). Retries as described
@@ -147,7 +162,8 @@ class GcpClient:
             f"{option}.",
             project=ctx.get("project"), url=url, kind="network")
 
-    def get_json(self, url, params=None, context=None):
+    def get_json(self, url: str, params: Mapping[str, Any] | None = None,
+                 context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """GET ``url`` and return the decoded JSON object; a malformed body is retried like a 5xx."""
         attempts = self.retries + 1
         for attempt in range(attempts):
@@ -165,7 +181,8 @@ class GcpClient:
                        f"from {url} {attempts} time(s) in a row.",
                        project=ctx.get("project"), url=url, kind="malformed")
 
-    def paginate(self, url, params=None, context=None):
+    def paginate(self, url: str, params: Mapping[str, Any] | None = None,
+                 context: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Yield every page of a list call, following ``nextPageToken``."""
         params = dict(params or {})
         seen = set()
@@ -181,7 +198,8 @@ class GcpClient:
             seen.add(token)
             params["pageToken"] = token
 
-    def wait_operation(self, operation, timeout=600.0, poll_interval=1.0, max_interval=10.0, context=None):
+    def wait_operation(self, operation: Mapping[str, Any] | str, timeout: float = 600.0, poll_interval: float = 1.0,
+                       max_interval: float = 10.0, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Poll a long-running operation until ``status == DONE``; raise GcpError on error or timeout.
 
         ``operation`` is the Operation dict returned by a mutation (its ``selfLink`` is polled)
@@ -214,21 +232,23 @@ class GcpClient:
         return op
 
 
-def _is_rate_limit(resp):
+def _is_rate_limit(resp: requests.Response) -> bool:
+    """Whether a 403 is a rate limit (retried) rather than a denied permission."""
     _msg, reasons = parse_error_body(resp.text)
     return any(r in RATE_REASONS for r in reasons)
 
 
-def _short(exc):
+def _short(exc: object) -> str:
+    """The text of an exception (or a response) cut to a length an error message can carry."""
     text = str(exc) or exc.__class__.__name__
     return text if len(text) < 300 else text[:300] + "..."
 
 
-_CLIENTS = {}
+_CLIENTS: dict[tuple[Any, ...], GcpClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def get_client(auth_params, **settings):
+def get_client(auth_params: Mapping[str, Any], **settings: Any) -> GcpClient:
     """Return the process-wide GcpClient for this credential and these settings, creating it once.
 
     Lookups run once per task and item; sharing the client means one token and one connection
@@ -241,3 +261,19 @@ def get_client(auth_params, **settings):
             client = GcpClient(build_credentials(auth_params), **settings)
             _CLIENTS[key] = client
         return client
+
+
+def client_from_options(get_option: OptionGetter, *, scopes: Sequence[str] | None = None,
+                        pool_size: int | None = None) -> GcpClient:
+    """The client for the nearzero.gcp.gcp_auth options read through ``get_option``.
+
+    The one way every module (``AnsibleGcpModule.client``), lookup and inventory plugin turns its
+    options into a client, whatever holds them: ``module.params.get``, ``plugin.get_option``, or a
+    getter that templates first. ``scopes`` replaces the configured scopes when a call needs its
+    own (the Cloud SQL IAM login token); ``pool_size`` is for callers that share the client
+    between threads. Raises GcpError (credentials, dependency) naming the fix.
+    """
+    params = auth_params(get_option)
+    if scopes is not None:
+        params["scopes"] = list(scopes)
+    return get_client(params, **client_settings(get_option), pool_size=pool_size)

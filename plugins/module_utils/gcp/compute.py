@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+
+if TYPE_CHECKING:
+    from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import GcpClient
 
 DEFAULT_ENDPOINT = "https://compute.googleapis.com"
 LIST_PERMISSION = "compute.instances.list"
@@ -14,14 +19,15 @@ VIEWER_ROLE = "roles/compute.viewer"
 class ComputeApi:
     """Instance and zone listing against ``endpoint`` (``https://compute.googleapis.com`` by default)."""
 
-    def __init__(self, client, endpoint=None):
+    def __init__(self, client: GcpClient, endpoint: str | None = None) -> None:
         self.client = client
         self.base = (endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/compute/v1"
         # None: not tried yet; False: the endpoint rejected returnPartialSuccess with a 400.
-        self._partial_ok = None
+        self._partial_ok: bool | None = None
         self._partial_lock = threading.Lock()
 
-    def _context(self, project, resource, filter_given):
+    def _context(self, project: str, resource: str, filter_given: bool) -> dict[str, Any]:
+        """What error messages name; a 400 points at the filter when one was given (its usual cause)."""
         return {
             "project": project,
             "resource": resource,
@@ -36,7 +42,7 @@ class ComputeApi:
                 if filter_given else "Check the project ID and the options."),
         }
 
-    def _pages(self, url, params, context):
+    def _pages(self, url: str, params: Mapping[str, Any], context: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """Yield pages, sending returnPartialSuccess only while the endpoint accepts it."""
         if self._partial_ok is not False:
             try:
@@ -59,21 +65,23 @@ class ComputeApi:
                 return
         yield from self.client.paginate(url, params=params, context=context)
 
-    def aggregated_instances(self, project, filter_expr=None, fields=None, max_results=500):
+    def aggregated_instances(self, project: str, filter_expr: str | None = None, fields: str | None = None,
+                             max_results: int = 500) -> Iterator[dict[str, Any]]:
         """Yield aggregatedList pages of instances in every zone of ``project``."""
         url = f"{self.base}/projects/{project}/aggregated/instances"
         params = _list_params(filter_expr, fields, max_results)
         ctx = self._context(project, f"instances of project '{project}'", bool(filter_expr))
         yield from self._pages(url, params, ctx)
 
-    def zone_instances(self, project, zone, filter_expr=None, fields=None, max_results=500):
+    def zone_instances(self, project: str, zone: str, filter_expr: str | None = None, fields: str | None = None,
+                       max_results: int = 500) -> Iterator[dict[str, Any]]:
         """Yield list pages of instances in one zone."""
         url = f"{self.base}/projects/{project}/zones/{zone}/instances"
         params = _list_params(filter_expr, fields, max_results)
         ctx = self._context(project, f"instances in zone '{zone}' of project '{project}'", bool(filter_expr))
         yield from self._pages(url, params, ctx)
 
-    def zones(self, project):
+    def zones(self, project: str) -> list[tuple[str, str]]:
         """Return [(zone, region)] of ``project``."""
         url = f"{self.base}/projects/{project}/zones"
         ctx = self._context(project, f"zones of project '{project}'", False)
@@ -85,7 +93,7 @@ class ComputeApi:
         return out
 
 
-    def network_mtu(self, network_url):
+    def network_mtu(self, network_url: str) -> int:
         """MTU of the VPC network an instance's NIC names (its URL; the network may be in a host project)."""
         parts = network_url.split("/")
         if "projects" not in parts or "networks" not in parts:
@@ -99,7 +107,7 @@ class ComputeApi:
         return int(body.get("mtu") or 1460)  # the API leaves mtu out when it is the default, 1460
 
 
-def _list_params(filter_expr, fields, max_results):
+def _list_params(filter_expr: str | None, fields: str | None, max_results: int) -> dict[str, str]:
     """Query parameters of an instance listing: page size, and the filter and fields when given."""
     params = {"maxResults": str(max_results)}
     if filter_expr:

@@ -8,6 +8,8 @@ permission, and users of an inventory of several projects need both.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 
 class GcpError(Exception):
@@ -18,7 +20,8 @@ class GcpError(Exception):
     ``SERVICE_DISABLED``, ``forbidden``), ``project`` and ``url``.
     """
 
-    def __init__(self, message, status=None, reason=None, project=None, url=None, kind=None):
+    def __init__(self, message: str, status: int | None = None, reason: str | None = None, project: str | None = None,
+                 url: str | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -31,7 +34,7 @@ class GcpError(Exception):
         self.kind = kind
 
 
-def parse_error_body(text):
+def parse_error_body(text: str | None) -> tuple[str, list[str]]:
     """Return (message, reasons) from a Google JSON error body; tolerate non-JSON bodies.
 
     Reasons gathers both the legacy ``errors[].reason`` values (``accessNotConfigured``,
@@ -64,7 +67,7 @@ DISABLED_REASONS = ("accessNotConfigured", "SERVICE_DISABLED")
 RATE_REASONS = ("rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED", "quotaExceeded")
 
 
-def explain_http_error(status, text, url, context=None):
+def explain_http_error(status: int, text: str | None, url: str, context: Mapping[str, Any] | None = None) -> GcpError:
     """Build a GcpError for an HTTP error response.
 
     ``context`` is a dict the caller fills with what it was doing: ``project``,

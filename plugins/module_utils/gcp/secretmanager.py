@@ -8,8 +8,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import TYPE_CHECKING
 
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+
+if TYPE_CHECKING:
+    from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import GcpClient
 
 DEFAULT_ENDPOINT = "https://secretmanager.googleapis.com"
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
@@ -17,7 +21,8 @@ _NAME_RE = re.compile(r"^projects/(?P<project>[^/]+)/secrets/(?P<secret>[^/]+)(?
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
-def _crc32c_table():
+def _crc32c_table() -> list[int]:
+    """The byte-wise lookup table of the reflected Castagnoli polynomial."""
     table = []
     for byte in range(256):
         crc = byte
@@ -30,7 +35,7 @@ def _crc32c_table():
 _TABLE = _crc32c_table()
 
 
-def crc32c(data):
+def crc32c(data: bytes) -> int:
     """CRC-32C (Castagnoli) of ``data`` (bytes); pure Python, so no extra package on any host."""
     crc = 0xFFFFFFFF
     for byte in data:
@@ -38,7 +43,7 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-def parse_name(name, project=None, version="latest"):
+def parse_name(name: str, project: str | None = None, version: str = "latest") -> tuple[str, str, str]:
     """Return (project, secret, version) from ``projects/P/secrets/S[/versions/V]`` or a bare secret ID."""
     found = _NAME_RE.match(name or "")
     if found:
@@ -56,11 +61,11 @@ def parse_name(name, project=None, version="latest"):
 class SecretManagerApi:
     """Access secret versions against ``endpoint`` (``https://secretmanager.googleapis.com`` by default)."""
 
-    def __init__(self, client, endpoint=None):
+    def __init__(self, client: GcpClient, endpoint: str | None = None) -> None:
         self.client = client
         self.base = (endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/v1"
 
-    def access(self, project, secret, version="latest"):
+    def access(self, project: str, secret: str, version: str = "latest") -> bytes:
         """Return the payload bytes of ``projects/project/secrets/secret/versions/version``.
 
         Raises GcpError (kind not_found, permission_denied, checksum, ...) naming the secret

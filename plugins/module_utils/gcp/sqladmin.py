@@ -7,8 +7,14 @@ the instance, the project, the permission and the fix.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+
+if TYPE_CHECKING:
+    from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import GcpClient
+
+Resource = dict[str, Any]
 
 DEFAULT_ENDPOINT = "https://sqladmin.googleapis.com"
 ADMIN_ROLE = "roles/cloudsql.admin"
@@ -16,56 +22,17 @@ VIEWER_ROLE = "roles/cloudsql.viewer"
 LOGIN_SCOPE = "https://www.googleapis.com/auth/sqlservice.login"
 
 
-def auth_argument_spec():
-    """Argument spec of the nearzero.gcp.gcp_auth options for modules, with their GCP_* fallbacks.
-
-    Modules (unlike plugins) do not read ``env:`` from the documentation, so the same
-    environment variables are wired here with ``env_fallback``.
-    """
-    from ansible.module_utils.basic import env_fallback
-
-    def env(*names):
-        return {"fallback": (env_fallback, list(names))}
-
-    return {
-        "auth_kind": {"type": "str", "default": "application",
-                      "choices": ["application", "serviceaccount", "machineaccount", "accesstoken", "impersonate"],
-                      **env("GCP_AUTH_KIND")},
-        "service_account_file": {"type": "path", **env("GCP_SERVICE_ACCOUNT_FILE")},
-        "service_account_contents": {"type": "raw", "no_log": True, **env("GCP_SERVICE_ACCOUNT_CONTENTS")},
-        "service_account_email": {"type": "str", **env("GCP_SERVICE_ACCOUNT_EMAIL")},
-        "access_token": {"type": "str", "no_log": True, **env("GCP_ACCESS_TOKEN")},
-        "impersonate_service_account": {"type": "str", **env("GCP_IMPERSONATE_SERVICE_ACCOUNT")},
-        "impersonate_delegates": {"type": "list", "elements": "str", "default": []},
-        "iam_endpoint": {"type": "str", "default": "https://iamcredentials.googleapis.com",
-                         **env("GCP_IAM_ENDPOINT")},
-        "scopes": {"type": "list", "elements": "str",
-                   "default": ["https://www.googleapis.com/auth/cloud-platform"]},
-        "timeout": {"type": "float", "default": 30},
-        "retries": {"type": "int", "default": 5},
-        "retry_backoff": {"type": "float", "default": 0.5},
-        "retry_backoff_max": {"type": "float", "default": 16},
-        "api_endpoint": {"type": "str", "default": DEFAULT_ENDPOINT, **env("GCP_SQLADMIN_ENDPOINT")},
-    }
-
-
-def client_settings(params):
-    """GcpClient settings from module parameters."""
-    return {"timeout": params.get("timeout"), "retries": params.get("retries"),
-            "backoff_base": params.get("retry_backoff"), "backoff_max": params.get("retry_backoff_max")}
-
-
-def private_ip(resource):
+def private_ip(resource: Resource) -> str | None:
     """The PRIVATE address of an Instance or ConnectSettings, or None."""
     return next((a.get("ipAddress") for a in resource.get("ipAddresses") or [] if a.get("type") == "PRIVATE"), None)
 
 
-def public_ips(resource):
+def public_ips(resource: Resource) -> list[str]:
     """Every public (PRIMARY) address of an Instance or ConnectSettings."""
     return [a.get("ipAddress") for a in resource.get("ipAddresses") or [] if a.get("type") == "PRIMARY"]
 
 
-def diff_policy(current, wanted, path=""):
+def diff_policy(current: Resource | None, wanted: Resource, path: str = "") -> list[tuple[str, Any, Any]]:
     """Return ``[(dotted.path, before, after)]`` for every leaf of ``wanted`` that differs in ``current``.
 
     Only what ``wanted`` names is compared (merge semantics): fields the caller does not manage
@@ -82,8 +49,8 @@ def diff_policy(current, wanted, path=""):
     return changes
 
 
-def _normalise(value):
-    # int64 fields come back as strings ("7"); the caller may have written 7
+def _normalise(value: Any) -> Any:
+    """int64 fields come back as strings ("7") while the caller may have written 7: compare them as strings."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
@@ -91,7 +58,7 @@ def _normalise(value):
     return value
 
 
-def prune(current, wanted):
+def prune(current: Resource | None, wanted: Resource) -> Resource:
     """The part of ``current`` that ``wanted`` names (for a diff's "before")."""
     out = {}
     for key, value in wanted.items():
@@ -107,11 +74,12 @@ def prune(current, wanted):
 class SqlAdminApi:
     """Instances, connect settings, server CAs and operations against ``endpoint``."""
 
-    def __init__(self, client, endpoint=None):
+    def __init__(self, client: GcpClient, endpoint: str | None = None) -> None:
         self.client = client
         self.base = (endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/v1"
 
-    def _context(self, project, instance, permission, role=VIEWER_ROLE):
+    def _context(self, project: str, instance: str, permission: str, role: str = VIEWER_ROLE) -> dict[str, Any]:
+        """What error messages name: the instance, the permission the call needs and a role granting it."""
         return {
             "project": project,
             "resource": f"Cloud SQL instance '{instance}' in project '{project}'",
@@ -124,7 +92,8 @@ class SqlAdminApi:
             "bad_request_hint": "Check the instance settings against the Cloud SQL Admin API reference.",
         }
 
-    def _explain_missing(self, exc, project, instance):
+    def _explain_missing(self, exc: GcpError, project: str, instance: str) -> GcpError:
+        """A 404 names the instance (the API's text would blame the project) and how to list the real ones."""
         if exc.kind == "not_found":
             return GcpError(
                 f"Cloud SQL instance '{instance}' does not exist in project '{project}' (HTTP 404). Check the name "
@@ -132,13 +101,14 @@ class SqlAdminApi:
                 status=404, reason=exc.reason, project=project, url=exc.url, kind="not_found")
         return exc
 
-    def _get(self, url, project, instance, permission):
+    def _get(self, url: str, project: str, instance: str, permission: str) -> Resource:
         try:
             return self.client.get_json(url, context=self._context(project, instance, permission))
         except GcpError as exc:
             raise self._explain_missing(exc, project, instance) from None
 
-    def _post(self, method, url, project, instance, permission, body=None):
+    def _post(self, method: str, url: str, project: str, instance: str, permission: str,
+              body: Resource | None = None) -> Resource:
         ctx = self._context(project, instance, permission, ADMIN_ROLE)
         try:
             # mutations are not retried blindly: a lost response could apply a change twice
@@ -147,7 +117,7 @@ class SqlAdminApi:
             raise self._explain_missing(exc, project, instance) from None
         return resp.json()
 
-    def get_instance(self, project, instance):
+    def get_instance(self, project: str, instance: str) -> Resource | None:
         """The DatabaseInstance, or None when it does not exist."""
         try:
             return self._get(f"{self.base}/projects/{project}/instances/{instance}", project, instance,
@@ -157,33 +127,33 @@ class SqlAdminApi:
                 return None
             raise
 
-    def connect_settings(self, project, instance):
+    def connect_settings(self, project: str, instance: str) -> Resource:
         """ConnectSettings: serverCaCert, ipAddresses, dnsName, serverCaMode, region."""
         return self._get(f"{self.base}/projects/{project}/instances/{instance}/connectSettings", project, instance,
                          "cloudsql.instances.connect")
 
-    def server_cas(self, project, instance):
+    def server_cas(self, project: str, instance: str) -> list[Resource]:
         """Every server CA certificate (current, next, rotated-out) as SslCert dicts."""
         data = self._get(f"{self.base}/projects/{project}/instances/{instance}/listServerCas", project, instance,
                          "cloudsql.instances.listServerCas")
         return data.get("certs") or []
 
-    def patch(self, project, instance, body):
+    def patch(self, project: str, instance: str, body: Resource) -> Resource:
         """PATCH (merge) the instance; return the Operation."""
         return self._post("PATCH", f"{self.base}/projects/{project}/instances/{instance}", project, instance,
                           "cloudsql.instances.update", body)
 
-    def insert(self, project, body):
+    def insert(self, project: str, body: Resource) -> Resource:
         """Create an instance (here: a read replica); return the Operation."""
         return self._post("POST", f"{self.base}/projects/{project}/instances", project, body.get("name"),
                           "cloudsql.instances.create", body)
 
-    def promote_replica(self, project, instance):
+    def promote_replica(self, project: str, instance: str) -> Resource:
         """Promote a read replica to a stand-alone primary; return the Operation."""
         return self._post("POST", f"{self.base}/projects/{project}/instances/{instance}/promoteReplica", project,
                           instance, "cloudsql.instances.promoteReplica")
 
-    def wait(self, operation, project, instance, timeout):
+    def wait(self, operation: Resource, project: str, instance: str, timeout: float) -> Resource:
         """Wait for an Operation; errors and timeouts name the instance and what to do."""
         ctx = self._context(project, instance, "cloudsql.instances.get")
         name = operation.get("name")

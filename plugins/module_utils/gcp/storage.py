@@ -6,9 +6,13 @@ import hashlib
 import os
 import re
 import tempfile
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+
+if TYPE_CHECKING:
+    from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import GcpClient
 
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
 READ_PERMISSION = "storage.objects.get"
@@ -17,7 +21,7 @@ READER_ROLE = "roles/storage.objectViewer"
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 
 
-def parse_gs_url(url):
+def parse_gs_url(url: str) -> tuple[str, str]:
     """Split ``gs://bucket/path/to/object`` into (bucket, object name); raise GcpError naming the fix."""
     match = re.fullmatch(r"gs://([^/]+)/(.+)", str(url or ""))
     if not match:
@@ -37,14 +41,16 @@ class VerificationError(GcpError):
 class StorageApi:
     """Object reads against ``endpoint`` (``https://storage.googleapis.com`` by default, or the emulator)."""
 
-    def __init__(self, client, endpoint=None):
+    def __init__(self, client: GcpClient, endpoint: str | None = None) -> None:
         self.client = client
         self.endpoint = (endpoint or DEFAULT_ENDPOINT).rstrip("/")
 
-    def _url(self, bucket, name):
+    def _url(self, bucket: str, name: str) -> str:
+        """The JSON API URL of an object; the name is one path segment, so its slashes are encoded."""
         return f"{self.endpoint}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
 
-    def _context(self, bucket, name):
+    def _context(self, bucket: str, name: str) -> dict[str, Any]:
+        """What error messages name: the object, the permission a read needs and a role granting it."""
         return {
             "resource": f"object gs://{bucket}/{name}",
             "project_scoped": False,
@@ -55,11 +61,11 @@ class StorageApi:
             "bad_request_hint": "Check the bucket and object names.",
         }
 
-    def metadata(self, bucket, name):
+    def metadata(self, bucket: str, name: str) -> dict[str, Any]:
         """The object resource (``size``, ``generation``, ``md5Hash``, ``crc32c``...)."""
         return self.client.get_json(self._url(bucket, name), context=self._context(bucket, name))
 
-    def download(self, bucket, name, dest, sha256):
+    def download(self, bucket: str, name: str, dest: str, sha256: str) -> dict[str, Any]:
         """Download the object to ``dest`` atomically, only if its sha256 is ``sha256``.
 
         The bytes go to a temporary file next to ``dest``, which replaces ``dest`` only after the

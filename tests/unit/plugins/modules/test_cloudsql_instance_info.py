@@ -38,3 +38,17 @@ def test_login_token_for_iam_database_authentication(run_module, sql, emulator):
     assert not failed
     assert result["login_user"] == "sa@proj.iam"
     assert result["login_token"] and emulator.auth.check_bearer(f"Bearer {result['login_token']}", ())
+
+
+def test_credential_and_endpoint_from_the_environment(run_module, sql, monkeypatch):
+    # the shared spec's env fallbacks (GCP_AUTH_KIND, GCP_SERVICE_ACCOUNT_FILE) and the module's own
+    _, args = sql
+    monkeypatch.setenv("GCP_AUTH_KIND", args.pop("auth_kind"))
+    monkeypatch.setenv("GCP_SERVICE_ACCOUNT_FILE", args.pop("service_account_file"))
+    monkeypatch.setenv("GCP_SQLADMIN_ENDPOINT", args.pop("api_endpoint"))
+    failed, result = run_module("cloudsql_instance_info", dict(args, name="db-us"))
+    assert not failed, result
+    assert result["exists"] and result["private_ip"] == "10.20.0.5"
+    monkeypatch.setenv("GCP_AUTH_KIND", "serviceacount")
+    failed, result = run_module("cloudsql_instance_info", dict(args, name="db-us"))
+    assert failed and "auth_kind must be one of: application, serviceaccount" in result["msg"]
