@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -118,11 +119,64 @@ def main(argv: list[str]) -> int:
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nearzero-sanity-") as tmp:
         tree = make_tree(Path(tmp))
-        cmd = [str(ansible_test), "sanity", "--venv", "--python", PYTHON, "--color", "no", *argv]
+        rc, crashed = run_sanity(ansible_test, tree, env, argv)
+    for test in crashed:
+        print(f"sanity: FAILED: ansible-test crashed in the test {test!r}; its traceback above quotes the findings "
+              "it could not parse, or the file it could not read")
+    ok = rc == 0 and not crashed
+    print(f"sanity: {'passed' if ok else 'FAILED'} in {time.monotonic() - start:.0f} s")
+    return 0 if ok else 1
+
+
+def run_sanity(ansible_test: Path, tree: Path, env: dict[str, str], argv: list[str]) -> tuple[int, list[str]]:
+    """Run ansible-test sanity; if it crashes in one test, run the tests after that one too.
+
+    ansible-test 2.19 dies with a traceback when a test's findings hold a ':' in a path
+    (no-illegal-filenames, symlinks) or when a doc fragment assigns something other than a string;
+    without this the tests after it would never report. A crash counts as a failure.
+    """
+    base = [str(ansible_test), "sanity", "--venv", "--python", PYTHON, "--color", "no"]
+    listed = subprocess.run([*base, "--list-tests", *argv], cwd=tree, env=env, capture_output=True, text=True,
+                            check=False)
+    remaining = [line.strip() for line in listed.stdout.splitlines() if line.strip()]
+    if listed.returncode != 0 or not remaining:
+        print(listed.stdout + listed.stderr)
+        return listed.returncode or 1, []
+    crashed: list[str] = []
+    tests = argv
+    while True:
+        cmd = [*base, *tests]
         print(f"sanity: {' '.join(cmd[1:])} in {tree}", flush=True)
-        rc = subprocess.run(cmd, cwd=tree, env=env, check=False).returncode
-    print(f"sanity: {'passed' if rc == 0 else f'FAILED (exit {rc})'} in {time.monotonic() - start:.0f} s")
-    return rc
+        current, traceback = None, False
+        with subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) as proc:
+            for line in proc.stdout:
+                print(line, end="", flush=True)
+                found = re.match(r'Running sanity test "([\w-]+)"', line)
+                if found:
+                    current = found.group(1)
+                traceback = traceback or line.startswith("Traceback (most recent call last)")
+        if not (traceback and current in remaining):
+            return proc.returncode, crashed
+        crashed.append(current)
+        remaining = remaining[remaining.index(current) + 1:]
+        if not remaining:
+            return 1, crashed
+        # The same options, limited to the tests that had not run yet.
+        tests = [*without_test_choice(argv), *(arg for test in remaining for arg in ("--test", test))]
+
+
+def without_test_choice(argv: list[str]) -> list[str]:
+    """The options without ``--test NAME`` (``--list-tests`` already applied them to what remains)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--test":
+            skip = True
+        elif not arg.startswith("--test="):
+            out.append(arg)
+    return out
 
 
 if __name__ == "__main__":
