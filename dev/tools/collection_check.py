@@ -257,9 +257,10 @@ class Check:
 
     def step_syntax(self) -> str:
         out = self.run("ansible-playbook", "nearzero.gcp.site", "--syntax-check").stdout
-        if "nearzero.gcp.site" not in out:
-            raise CheckFailed(f"the syntax check did not name the playbook:\n{out[:1500]}")
-        return "nearzero.gcp.site parses"
+        installed = self.collections / "ansible_collections" / NAMESPACE / NAME / "playbooks" / "site.yml"
+        if f"playbook: {installed}" not in out:
+            raise CheckFailed(f"the syntax check did not read the installed {installed}:\n{out[:1500]}")
+        return "nearzero.gcp.site parses, read from the installed collection"
 
 
 def main() -> int:
