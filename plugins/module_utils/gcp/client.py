@@ -43,7 +43,7 @@ try:
     from google.auth import exceptions as auth_exceptions
     from google.auth.transport.requests import AuthorizedSession
 except ImportError:  # require_google_auth() reports it with the fix
-    requests = None
+    requests = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -206,10 +206,11 @@ class GcpClient:
         or the operation URL itself. Works for Compute, SQL Admin and any API whose operations
         carry ``status``/``error.errors[]``.
         """
+        op: Mapping[str, Any] | None
         if isinstance(operation, str):
             url, op = operation, None
         else:
-            url, op = operation.get("selfLink"), operation
+            url, op = operation.get("selfLink") or "", operation
         if not url:
             raise GcpError(f"Cannot wait for an operation without a selfLink: {operation!r}", kind="operation")
         deadline = time.monotonic() + float(timeout)
@@ -229,7 +230,7 @@ class GcpClient:
             text = "; ".join("{}: {}".format(e.get("code", "ERROR"), e.get("message", "")) for e in errors)
             target = op.get("targetLink") or op.get("targetId") or op.get("name")
             raise GcpError(f"Operation {op.get('name')} on {target} failed: {text}", url=url, kind="operation")
-        return op
+        return dict(op)
 
 
 def _is_rate_limit(resp: requests.Response) -> bool:

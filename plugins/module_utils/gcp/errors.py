@@ -42,7 +42,7 @@ def parse_error_body(text: str | None) -> tuple[str, list[str]]:
     (``SERVICE_DISABLED``, ``IAM_PERMISSION_DENIED``), since APIs send one, the other or both.
     """
     try:
-        body = json.loads(text)
+        body = json.loads(text or "")
     except (TypeError, ValueError):
         return (text or "").strip()[:300], []
     err = body.get("error") if isinstance(body, dict) else None

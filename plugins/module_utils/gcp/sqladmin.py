@@ -60,9 +60,10 @@ def _normalise(value: Any) -> Any:
 
 def prune(current: Resource | None, wanted: Resource) -> Resource:
     """The part of ``current`` that ``wanted`` names (for a diff's "before")."""
+    current = current or {}
     out = {}
     for key, value in wanted.items():
-        if key not in (current or {}):
+        if key not in current:
             continue
         if isinstance(value, dict) and isinstance(current[key], dict):
             out[key] = prune(current[key], value)
@@ -145,7 +146,7 @@ class SqlAdminApi:
 
     def insert(self, project: str, body: Resource) -> Resource:
         """Create an instance (here: a read replica); return the Operation."""
-        return self._post("POST", f"{self.base}/projects/{project}/instances", project, body.get("name"),
+        return self._post("POST", f"{self.base}/projects/{project}/instances", project, body["name"],
                           "cloudsql.instances.create", body)
 
     def promote_replica(self, project: str, instance: str) -> Resource:

@@ -39,7 +39,7 @@ class VerificationError(GcpError):
 
 
 class StorageApi:
-    """Object reads against ``endpoint`` (``https://storage.googleapis.com`` by default, or the emulator)."""
+    """Object reads against ``endpoint`` (``https://storage.googleapis.com`` by default, or a private endpoint)."""
 
     def __init__(self, client: GcpClient, endpoint: str | None = None) -> None:
         self.client = client

@@ -110,3 +110,37 @@ def test_bad_options_fail_before_any_call(run_module, sql, emulator):
         "start_time": "4:30"})))
     assert failed and "HH:00" in result["msg"]
     assert emulator.stats()["requests"].get("sqladmin.instances.get", 0) == 0
+
+
+def test_cloudsql_play_sets_the_credential_once_for_the_group(sql, emulator, tmp_path):
+    """playbooks/cloudsql.yml: group/nearzero.gcp.gcp carries nearzero_gcp_auth to every module call."""
+    import json
+    import re
+    import subprocess
+
+    from tests.unit.plugins.gce_helpers import BIN, ROOT, base_env
+
+    store, args = sql
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({
+        "nearzero_db_project": "p1", "nearzero_db_primary_instance": "db-us", "nearzero_db_replica_instance": "db-eu",
+        "nearzero_db_private_network": "projects/p1/global/networks/trading",
+        "nearzero_sqladmin_endpoint": args["api_endpoint"],
+        "nearzero_gcp_auth": {k: args[k] for k in ("auth_kind", "service_account_file", "retries", "retry_backoff")},
+        "ansible_python_interpreter": str(BIN / "python")}))
+
+    def play(*flags):
+        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-e", f"@{extra}", *flags,
+                               str(ROOT / "playbooks" / "cloudsql.yml")],
+                              cwd=ROOT, env=base_env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        return int(re.search(r"localhost\s*: ok=\d+\s+changed=(\d+)", proc.stdout).group(1))
+
+    assert play("--check", "--diff") == 2  # the primary's policy and the replica would change
+    mutations = [r for r in emulator.requests if r.method in ("PATCH", "POST") and r.path.startswith("/v1/projects/")]
+    assert ("p1", "db-eu") not in store.instances and mutations == []
+    assert play() == 2
+    replica = store.instances[("p1", "db-eu")]
+    assert replica["masterInstanceName"] == "p1:db-us" and replica["region"] == "europe-west3"
+    assert store.instances[("p1", "db-us")]["settings"]["ipConfiguration"]["sslMode"] == "ENCRYPTED_ONLY"
+    assert play() == 0
