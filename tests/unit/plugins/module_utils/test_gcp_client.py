@@ -225,6 +225,25 @@ def test_get_client_shares_one_session_per_credential(emulator, sa_key_file, pro
     assert client.get_client({**params, "scopes": ["https://www.googleapis.com/auth/compute"]}, **FAST) is not first
 
 
+def test_client_from_options_is_one_builder_for_params_and_plugin_options(emulator, sa_key_file, project):
+    """Module params (a dict's get) and plugin options (a getter) with the same values share one client."""
+    module_params = {**sa_params(sa_key_file), "retry_backoff": 0.01, "retry_backoff_max": 0.05,
+                     "timeout": 30, "retries": 5, "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+                     "iam_endpoint": "https://iamcredentials.googleapis.com", "impersonate_delegates": []}
+    plugin_options = {"auth_kind": "serviceaccount", "service_account_file": str(sa_key_file), "timeout": 30,
+                      "retries": 5, "retry_backoff": 0.01, "retry_backoff_max": 0.05}
+    first = client.client_from_options(module_params.get)
+    assert client.client_from_options(lambda name: plugin_options.get(name)) is first
+    assert (first.timeout, first.retries, first.backoff_base, first.backoff_max) == (30.0, 5, 0.01, 0.05)
+    first.get_json(list_url(emulator, project))
+    # a call that needs its own scopes gets its own client and token, with exactly those scopes
+    login = client.client_from_options(module_params.get, scopes=["https://www.googleapis.com/auth/sqlservice.login"])
+    assert login is not first
+    assert login.credentials.scopes == ["https://www.googleapis.com/auth/sqlservice.login"]
+    login.ensure_token()
+    assert emulator.tokens_issued == 2
+
+
 @pytest.mark.parametrize(("params", "needle"), [
     ({"auth_kind": "serviceaccount", "service_account_file": "/nonexistent/key.json"}, "does not exist"),
     ({"auth_kind": "serviceaccount"}, "needs service_account_file"),
