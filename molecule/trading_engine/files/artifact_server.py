@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "dev"))  # the emulator lives in the workbench, dev/emulator
 
 from emulator import Emulator  # noqa: E402 - the path is set just above
 
