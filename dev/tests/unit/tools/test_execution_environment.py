@@ -7,6 +7,7 @@ collection install (the galaxy stage, offline: the tarball only) and runs the co
 """
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -19,9 +20,17 @@ ROOT = Path(__file__).resolve().parents[4]
 BIN = Path(sys.executable).parent
 
 
-def _run(*cmd, cwd):
-    proc = subprocess.run([str(BIN / cmd[0]), *map(str, cmd[1:])], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, check=False)
+def _run(*cmd, cwd, **env):
+    """Run a tool of this virtual environment with no Ansible setting of this machine or checkout.
+
+    HOME is a fresh folder (the working folder unless given), so a nearzero.gcp someone installed
+    under ~/.ansible cannot make ``ansible-galaxy collection install`` answer "already installed".
+    """
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    clean["HOME"] = str(cwd)
+    clean.update(env)
+    proc = subprocess.run([str(BIN / cmd[0]), *map(str, cmd[1:])], cwd=cwd, env=clean, capture_output=True,
+                          text=True, timeout=300, check=False)
     assert proc.returncode == 0, f"{' '.join(map(str, cmd))}:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -80,7 +89,8 @@ def test_the_installed_collection_brings_its_python_packages(context, tmp_path):
     (entry,) = [r["name"] for r in requirements if r.get("type") == "file"]
     collections = tmp_path / "usr-share-ansible-collections"
     # The galaxy stage, offline (the dependencies would come from Galaxy or Automation Hub).
-    _run("ansible-galaxy", "collection", "install", entry, "--no-deps", "-p", collections, cwd=build)
+    _run("ansible-galaxy", "collection", "install", entry, "--no-deps", "-p", collections, cwd=build,
+         HOME=str(tmp_path), ANSIBLE_COLLECTIONS_PATH=str(collections))
     installed = collections / "ansible_collections" / "nearzero" / "gcp"
     assert (installed / "plugins" / "inventory" / "gce.py").is_file()
     assert not (installed / "dev").exists() and not (installed / "tests").exists()
