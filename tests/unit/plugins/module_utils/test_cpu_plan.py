@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,15 @@ from ansible_collections.nearzero.gcp.plugins.module_utils.cpu_plan import (
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cpu"
 LAYOUTS = sorted(p.name for p in FIXTURES.iterdir() if (p / "lscpu.txt").exists())
+
+
+@pytest.fixture
+def lab_sysfs(tmp_path: Path) -> Path:
+    """The lab host's captured sysfs files, unpacked (kept as an archive: sysfs names hold ':' and
+    its symlinks point at directories, neither of which a collection may ship)."""
+    with tarfile.open(FIXTURES / "lab-host-2vcpu" / "sys.tar.gz") as archive:
+        archive.extractall(tmp_path, filter="tar")
+    return tmp_path / "sys"
 
 
 def layout(name: str) -> tuple[list[Cpu], dict]:
@@ -182,16 +192,15 @@ def test_cpulist_round_trip_and_mask():
     assert cpumask([0, 33]) == "00000002,00000001"
 
 
-def test_sysfs_reader_on_the_captured_lab_host():
-    root = FIXTURES / "lab-host-2vcpu" / "sys"
+def test_sysfs_reader_on_the_captured_lab_host(lab_sysfs):
+    root = lab_sysfs
     assert read_sysfs(str(root)) == parse_lscpu((FIXTURES / "lab-host-2vcpu" / "lscpu.txt").read_text())
     devices = read_devices(str(root), "eth0")
     # A virtio NIC hangs below its PCI device; numa_node -1 there means "no NUMA information".
     assert devices == {"nic": "eth0", "nic_driver": "virtio_net", "nic_numa_node": None, "gpus": []}
 
 
-def test_sysfs_reader_finds_nvidia_gpus_and_their_node(tmp_path):
-    shutil.copytree(FIXTURES / "lab-host-2vcpu" / "sys", tmp_path / "sys", symlinks=True)
+def test_sysfs_reader_finds_nvidia_gpus_and_their_node(lab_sysfs, tmp_path):
     gpu = tmp_path / "sys" / "bus" / "pci" / "devices" / "0000:80:00.0"
     gpu.mkdir()
     (gpu / "vendor").write_text("0x10de\n")
