@@ -1,10 +1,14 @@
-"""Import the gce inventory's plugin_utils modules the way the plugin does (through .collections)."""
+"""Import the gce inventory's plugin_utils modules the way the plugin does (as ansible_collections.nearzero.gcp)."""
 
 import importlib
+import sys
 
-import tests.unit.plugins.gce_helpers  # noqa: F401 (puts .collections on sys.path)
+from tests.unit.plugins.gce_helpers import ROOT
 
 BASE = "ansible_collections.nearzero.gcp.plugins.plugin_utils.gce."
+# .collections links this checkout in as ansible_collections/nearzero/gcp
+if str(ROOT / ".collections") not in sys.path:
+    sys.path.insert(0, str(ROOT / ".collections"))
 
 
 def gce_utils(*names):
