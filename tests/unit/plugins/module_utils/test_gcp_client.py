@@ -41,12 +41,12 @@ def test_one_token_shared_by_concurrent_requests(emulator, sa_key_file, project)
 
     def work():
         try:
-            for _ in range(5):
+            for _attempt in range(5):
                 c.get_json(list_url(emulator, project))
         except Exception as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
+    threads = [threading.Thread(target=work) for _thread in range(8)]
     for t in threads:
         t.start()
     for t in threads:
@@ -233,7 +233,7 @@ def test_client_from_options_is_one_builder_for_params_and_plugin_options(emulat
     plugin_options = {"auth_kind": "serviceaccount", "service_account_file": str(sa_key_file), "timeout": 30,
                       "retries": 5, "retry_backoff": 0.01, "retry_backoff_max": 0.05}
     first = client.client_from_options(module_params.get)
-    assert client.client_from_options(lambda name: plugin_options.get(name)) is first
+    assert client.client_from_options(plugin_options.get) is first
     assert (first.timeout, first.retries, first.backoff_base, first.backoff_max) == (30.0, 5, 0.01, 0.05)
     first.get_json(list_url(emulator, project))
     # a call that needs its own scopes gets its own client and token, with exactly those scopes

@@ -25,7 +25,7 @@ def test_public_ip_is_reported(run_module, sql):
 
 
 def test_missing_instance(run_module, sql):
-    _, args = sql
+    _store, args = sql
     failed, result = run_module("cloudsql_instance_info", dict(args, name="nope"))
     assert not failed and result["exists"] is False
     failed, result = run_module("cloudsql_instance_info", dict(args, name="nope", connect_settings=True))
@@ -33,7 +33,7 @@ def test_missing_instance(run_module, sql):
 
 
 def test_login_token_for_iam_database_authentication(run_module, sql, emulator):
-    _, args = sql
+    _store, args = sql
     failed, result = run_module("cloudsql_instance_info", dict(args, name="db-us", login_token=True))
     assert not failed
     assert result["login_user"] == "sa@proj.iam"
@@ -42,7 +42,7 @@ def test_login_token_for_iam_database_authentication(run_module, sql, emulator):
 
 def test_credential_and_endpoint_from_the_environment(run_module, sql, monkeypatch):
     # the shared spec's env fallbacks (GCP_AUTH_KIND, GCP_SERVICE_ACCOUNT_FILE) and the module's own
-    _, args = sql
+    _store, args = sql
     monkeypatch.setenv("GCP_AUTH_KIND", args.pop("auth_kind"))
     monkeypatch.setenv("GCP_SERVICE_ACCOUNT_FILE", args.pop("service_account_file"))
     monkeypatch.setenv("GCP_SQLADMIN_ENDPOINT", args.pop("api_endpoint"))

@@ -28,7 +28,7 @@ def run(**args):
     proc = subprocess.run([str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m",
                            "nearzero.gcp.gcs_object", "-a", json.dumps(args), "-e",
                            f"ansible_python_interpreter={sys.executable}", "-o"],
-                          cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, env=env(), capture_output=True, text=True, timeout=120, check=False)
     out = proc.stdout.split("=>", 1)[1] if "=>" in proc.stdout else "{}"
     return proc, json.loads(out)
 
