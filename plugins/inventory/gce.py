@@ -292,8 +292,9 @@ _REQUEST_OPTIONS = ("projects", "zones", "regions", "filter", "list_strategy", "
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     """Builds hosts and groups from Compute Engine instances.
 
-    The work is done by plugin_utils/gce (listing, facts, host names, groups, memory); this class
-    reads the options, keeps the cache and adds hosts and groups through ansible-core's API.
+    The work is done by plugin_utils/gce (listing, selection, facts, host names, groups, memory,
+    rollback); this class reads the options, keeps the cache, adds hosts and groups through
+    ansible-core's API and turns the exceptions of those modules into one AnsibleError.
     """
 
     NAME = "nearzero.gcp.gce"
@@ -337,6 +338,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         )
 
     def _warn(self, message: str) -> None:
+        """Show a warning of plugin_utils (their messages carry no prefix, like their exceptions)."""
         self.display.warning(f"gce inventory: {message}")
 
     # -- fetching -----------------------------------------------------------------------------
