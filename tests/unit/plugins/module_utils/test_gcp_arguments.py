@@ -70,6 +70,30 @@ def test_plugins_read_the_same_environment_variables_the_modules_fall_back_to():
     assert arguments.env_variables("auth_kind") == ["GCP_AUTH_KIND"]  # the fallbacks exist at all
 
 
+def test_the_two_variants_differ_only_in_how_they_name_the_environment():
+    plugins, modules = _fragment("DOCUMENTATION"), _fragment("MODULES")
+    for name, documented in plugins["options"].items():
+        names = [e["name"] for e in documented.get("env", [])]
+        expected = {k: v for k, v in documented.items() if k != "env"}
+        if names:
+            expected["description"] = [*documented["description"],
+                                       f"When not set, the environment variable E({names[0]}) is used."]
+        assert modules["options"][name] == expected, name
+    assert modules["requirements"] == plugins["requirements"]
+    assert modules["notes"][:-1] == plugins["notes"] and "group/nearzero.gcp.gcp" in modules["notes"][-1]
+
+
+def test_fragment_variants_are_string_literals():
+    """ansible-test (yamllint) reads doc fragments by AST and crashes on anything but a string."""
+    import ast
+
+    tree = ast.parse((ROOT / "plugins" / "doc_fragments" / "gcp_auth.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef))
+    assigned = {t.id: n.value for n in cls.body if isinstance(n, ast.Assign) for t in n.targets}
+    assert sorted(assigned) == ["DOCUMENTATION", "MODULES"]
+    assert all(isinstance(v, ast.Constant) and isinstance(v.value, str) for v in assigned.values())
+
+
 def test_credentials_are_no_log_and_documented_as_such():
     spec = _spec()
     assert {name for name, entry in spec.items() if entry.get("no_log")} == SECRETS
