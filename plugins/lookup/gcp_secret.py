@@ -1,3 +1,5 @@
+# Copyright: (c) 2026, nearzero
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Lookup plugin gcp_secret: read Secret Manager secret versions, CRC32C-checked."""
 
 from __future__ import annotations

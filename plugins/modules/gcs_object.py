@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, nearzero
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Download a Cloud Storage object to a local file, verified against its sha256."""
 
 from __future__ import annotations
