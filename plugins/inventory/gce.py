@@ -1,11 +1,12 @@
+# Copyright: (c) 2026, nearzero
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Google Compute Engine dynamic inventory for nearzero (``plugin: gce`` or ``nearzero.gcp.gce``)."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: gce
-short_name: gce
-author: nearzero
+author: nearzero (@nearzero)
 short_description: Google Compute Engine inventory, fast and safe
 description:
   - Lists Compute Engine VM instances of one or more projects, concurrently, and makes one host per instance.
@@ -27,7 +28,6 @@ description:
   - A source that fails part way (a O(strict) template on one host) takes out every host and group it had
     added, so a playbook never runs on a fleet cut short (ansible-core only warns about a failed source).
   - The configuration file name must end in C(gce.yml) or C(gce.yaml).
-  - Render the resulting group tree with C(tools/inventory_graph.py) (Graphviz), see EXAMPLES.
 version_added: 0.1.0
 requirements:
   - requests
@@ -241,9 +241,9 @@ cache_connection: .cache/inventory
 cache_timeout: 600
 
 ---
-# Draw the group tree (groups with host counts) with Graphviz:
-#   ansible-inventory -i inventory/prod.gce.yml --list > inv.json
-#   python tools/inventory_graph.py inv.json -o inventory.svg
+# Look at the result: the group tree, then one host's variables
+#   ansible-inventory -i inventory/prod.gce.yml --graph
+#   ansible-inventory -i inventory/prod.gce.yml --host engine-1
 """
 
 import hashlib
