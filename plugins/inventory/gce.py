@@ -136,8 +136,8 @@ options:
     default: qualify
   api_endpoint:
     description:
-      - Base URL of the Compute Engine API (C(/compute/v1) is appended). Templates are accepted, e.g.
-        C("{{ lookup('env', 'NEARZERO_EMULATOR_URL') }}").
+      - Base URL of the Compute Engine API (C(/compute/v1) is appended), for example a Private Service Connect
+        endpoint. Templates are accepted, e.g. C("{{ lookup('env', 'COMPUTE_PSC_URL') }}").
     type: str
     default: https://compute.googleapis.com
     env:
