@@ -1,4 +1,7 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, nearzero
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: compute the low-latency CPU plan of a host from sysfs."""
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ description:
   - Refuses a plan that leaves no housekeeping CPU, splits sibling threads or isolates CPU 0.
   - Read-only; returns the plan as the fact C(low_latency_cpu_plan).
 version_added: "0.1.0"
-author: nearzero
+author: nearzero (!UNKNOWN)
 options:
   nic:
     description: Interface whose NUMA node the isolated cores follow. Default the interface of the default route.

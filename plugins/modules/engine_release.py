@@ -1,4 +1,7 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, nearzero
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Release directories of the trading engine: safe unpacking, the atomic ``current`` switch, history, pruning."""
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ description:
   - O(state=unlinked) removes C(current) (after a first deploy failed with nothing to go back to).
   - The rollback target (C(previous)) is the latest release in the history that is not current and
     was not rolled back from, so two rollbacks in a row walk further back.
-author: nearzero
+author: nearzero (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -1,4 +1,7 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, nearzero
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: write (or remove) a set of small whole files in one module run."""
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ description:
     missing parent directories are created (mode C(0755)).
   - A file whose content and permissions already match is left alone, so a second run changes nothing.
   - The nearzero.gcp.low_latency role manages its drop-ins with it.
-author: nearzero
+author: nearzero (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -1,4 +1,7 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, nearzero
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module: what NVIDIA hardware a host has and what driver state it is in (read-only)."""
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ description:
     whether loading the module is enough.
   - Never changes anything.
 version_added: "0.1.0"
-author: nearzero
+author: nearzero (!UNKNOWN)
 options:
   gce_machine_type:
     description: The instance's machine type (inventory C(gce.machine_type)), to compare with the PCI bus.
@@ -42,6 +45,7 @@ options:
   want_flavour:
     description: Kernel module wanted, C(open) or C(proprietary); empty to accept either.
     type: str
+    choices: [open, proprietary, ""]
     default: open
   want_branch:
     description: Driver branch the loaded module must be on (e.g. C(580)); empty to accept any.
@@ -165,10 +169,10 @@ def main() -> None:
     installed = {"version": "", "flavour": ""}
     modinfo = module.get_bin_path("modinfo", opt_dirs=["/sbin", "/usr/sbin"])
     if modinfo:
-        rc, out, _ = module.run_command([modinfo, "-F", "version", "nvidia"])
+        rc, out, _err = module.run_command([modinfo, "-F", "version", "nvidia"])
         if rc == 0 and out.strip():
             installed["version"] = out.strip().splitlines()[0]
-            _, lic, _ = module.run_command([modinfo, "-F", "license", "nvidia"])
+            _rc, lic, _err = module.run_command([modinfo, "-F", "license", "nvidia"])
             installed["flavour"] = module_flavour_from_license(lic)
 
     smi_list = smi_query = None
@@ -219,11 +223,11 @@ def verify(module: AnsibleModule, result: dict) -> None:
     if result["nvswitch_count"]:
         systemctl = module.get_bin_path("systemctl")
         if systemctl:
-            rc, _, _ = module.run_command([systemctl, "is-active", "--quiet", params["fabricmanager_service"]])
+            rc, _out, _err = module.run_command([systemctl, "is-active", "--quiet", params["fabricmanager_service"]])
             result["fabricmanager_active"] = rc == 0
         dpkg_query = module.get_bin_path("dpkg-query")
         if dpkg_query:
-            rc, out, _ = module.run_command([dpkg_query, "-W", "-f=${Version}", params["fabricmanager_package"]])
+            rc, out, _err = module.run_command([dpkg_query, "-W", "-f=${Version}", params["fabricmanager_package"]])
             result["fabricmanager_version"] = out.strip() if rc == 0 else ""
     result["problems"] = verification_problems(
         result, want_flavour=params["want_flavour"], want_branch=params["want_branch"],

@@ -177,7 +177,7 @@ def run_device(drv: Driver, index: int, elements: int, iterations: int, size: in
 
         # Round trip: random words in, kernel, words out, compared with the host's own result.
         rng = random.SystemRandom()
-        words = [rng.getrandbits(32) for _ in range(elements)]
+        words = [rng.getrandbits(32) for _i in range(elements)]
         mul, add = rng.getrandbits(32) | 1, rng.getrandbits(32)
         nbytes = 4 * elements
         data = (ctypes.c_uint32 * elements)(*words)
@@ -217,11 +217,11 @@ def run_device(drv: Driver, index: int, elements: int, iterations: int, size: in
         }
         return result
     finally:
-        if host.value:
+        if host.value is not None:  # a null c_void_p reads as None
             drv.lib.cuMemFreeHost(host)
         if dptr.value:
             drv.lib.cuMemFree_v2(dptr)
-        if module.value:
+        if module.value is not None:
             drv.lib.cuModuleUnload(module)
         drv.lib.cuDevicePrimaryCtxRelease(dev)
 

@@ -57,7 +57,7 @@ def test_unpack_makes_a_complete_release_and_removes_the_archive(rel, tmp_path):
     assert os.readlink(path / "lib" / "alias") == "x.py"
     assert rel.exists("1.0.0-aaaaaaaaaaaa")
     # the same release again: nothing to do
-    changed, _ = unpack(rel, tmp_path, "1.0.0-aaaaaaaaaaaa", GOOD)
+    changed, _archive = unpack(rel, tmp_path, "1.0.0-aaaaaaaaaaaa", GOOD)
     assert changed is False
 
 
