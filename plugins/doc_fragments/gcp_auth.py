@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, nearzero
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Documentation of the GCP credential and HTTP options (nearzero.gcp.gcp_auth).
 
 The options are defined once, as an argument spec, in plugins/module_utils/gcp/arguments.py;

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, nearzero
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Lookup plugin gcp_secret: read Secret Manager secret versions, CRC32C-checked."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, nearzero
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Module cloudsql_instance_info: read a Cloud SQL instance, its connect settings and server CAs."""
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ options:
       - When not set, the environment variable E(GCP_SQLADMIN_ENDPOINT) is used.
     type: str
     default: https://sqladmin.googleapis.com
-author: nearzero
+author: nearzero (!UNKNOWN)
 extends_documentation_fragment:
   - nearzero.gcp.gcp_auth.modules
 """

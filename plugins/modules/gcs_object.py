@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, nearzero
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Download a Cloud Storage object to a local file, verified against its sha256."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ description:
   - When O(dest) already holds a file with the expected sha256 nothing is requested (C(changed=false)).
   - Runs where the task runs; the trading_engine role delegates it to the controller.
 version_added: 0.1.0
-author: nearzero
+author: nearzero (!UNKNOWN)
 options:
   src:
     description: The object, as C(gs://BUCKET/OBJECT).

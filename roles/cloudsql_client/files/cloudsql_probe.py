@@ -80,7 +80,7 @@ def probe(args, dsn=""):
 
     result = {"connect_ms": [], "ok": False}
     conn = None
-    for _ in range(args.connects):
+    for _connect in range(args.connects):
         start = time.perf_counter()
         if conn is not None:
             conn.close()
@@ -100,7 +100,7 @@ def probe(args, dsn=""):
         accepts_writes=(not in_recovery and read_only == "off"),
     )
     rtts = []
-    for _ in range(args.queries):
+    for _query in range(args.queries):
         start = time.perf_counter()
         cur.execute("select 1")
         cur.fetchone()
