@@ -256,8 +256,7 @@ from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.vars import combine_vars
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.auth import AUTH_OPTIONS, build_credentials
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import GcpClient
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import client_from_options
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.compute import ComputeApi
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.plugin_utils.gce.errors import ConfigError, GceInventoryError
@@ -316,11 +315,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return None
         return self.templar.template(value)
 
-    def _auth_params(self) -> dict[str, Any]:
-        params = {name: self._templated(name) for name in AUTH_OPTIONS}
-        params["scopes"] = list(params["scopes"] or [])
-        return params
-
     def _stored_keys(self) -> frozenset[str] | None:
         """The facts kept on each host (None: all of them), from hostvar_keys."""
         value, origin = self.get_option_and_origin("hostvar_keys")
@@ -344,14 +338,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # -- fetching -----------------------------------------------------------------------------
     def _compute_api(self, concurrency: int) -> ComputeApi:
         """A Compute API client with its token already fetched, so the listing threads share it."""
-        client = GcpClient(
-            build_credentials(self._auth_params()),
-            timeout=self.get_option("timeout"),
-            retries=self.get_option("retries"),
-            backoff_base=self.get_option("retry_backoff"),
-            backoff_max=self.get_option("retry_backoff_max"),
-            pool_size=concurrency,
-        )
+        # the credential and HTTP options as every module and lookup reads them, templated first
+        client = client_from_options(self._templated, pool_size=concurrency)
         client.ensure_token()
         endpoint = self._templated("api_endpoint")
         if not endpoint or not str(endpoint).startswith(("http://", "https://")):
