@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A real CUDA round trip on every GPU, through the CUDA driver API; no toolkit or nvcc needed.
 
 For each device: allocate device memory, copy random data in, run a hand-written PTX kernel
