@@ -92,7 +92,6 @@ class ComputeApi:
                 out.append((item.get("name"), (item.get("region") or "").rsplit("/", 1)[-1]))
         return out
 
-
     def network_mtu(self, network_url: str) -> int:
         """MTU of the VPC network an instance's NIC names (its URL; the network may be in a host project)."""
         parts = network_url.split("/")

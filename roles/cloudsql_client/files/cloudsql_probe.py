@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Check and measure the engine's database connection; print one JSON object.
 
 ``route IP [--public-interface IF ...]``: which interface and source address the kernel
