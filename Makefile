@@ -5,6 +5,9 @@ SHELL := /bin/bash
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export CONTAINERS_CONF := $(CURDIR)/dev/lab/containers.conf
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
+# Bytecode caches go under .cache, not beside the collection's sources (plugins/, roles/): the
+# tests import them from this tree, and compiled copies there would carry this machine's paths.
+export PYTHONPYCACHEPREFIX := $(CURDIR)/.cache/pycache
 
 LAB ?= demo
 
