@@ -8,10 +8,10 @@ it, so those requests overlap the listings still running.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.compute import ComputeApi
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
@@ -24,6 +24,7 @@ NEVER_SKIPPED = ("credentials", "dependency", "bad_request", "unauthenticated")
 # What one listing call gives: its instances (None for a probe that found more pages), the zones
 # the API reported unreachable, and whether further aggregated pages exist.
 _Result = tuple[list[Instance] | None, list[str], bool]
+_T = TypeVar("_T")
 
 
 class Listing(TypedDict):
@@ -96,24 +97,14 @@ class _Lister:
             jobs = [(p, self._submit(p, None)) for p in request.projects]
         else:
             jobs = self._auto()
-        for project, future in jobs:
-            try:
-                instances, unreached, _more = future.result()
-            except GcpError as exc:
-                self._fail(project, exc)
-                continue
+        for project, (instances, unreached, _more) in self._settled(jobs):
             self._collect(project, instances or [], unreached)
 
     def _zonal(self) -> list[tuple[str, Future[_Result]]]:
         """List each project's zones, then each zone (of the configured regions, if any)."""
         listed = [(p, self.pool.submit(self.api.zones, p)) for p in self.request.projects]
         jobs = []
-        for project, future in listed:
-            try:
-                zones = future.result()
-            except GcpError as exc:
-                self._fail(project, exc)
-                continue
+        for project, zones in self._settled(listed):
             jobs.extend(self._zone_jobs(project, zones))
         return jobs
 
@@ -128,24 +119,17 @@ class _Lister:
         speculate = 2 * len(projects) <= self.request.concurrency
         probes = [(p, self._submit(p, None, probe=True)) for p in projects]
         zone_lists = {p: self.pool.submit(self.api.zones, p) for p in projects} if speculate else {}
-        big = []
-        for project, future in probes:
-            try:
-                instances, unreached, more = future.result()
-            except GcpError as exc:
-                self._fail(project, exc)
-                continue
+        big: list[tuple[str, Future[list[tuple[str, str]]]]] = []
+        probe_unreached: dict[str, list[str]] = {}
+        for project, (instances, unreached, more) in self._settled(probes):
             if more:
-                big.append((project, unreached, zone_lists.get(project) or self.pool.submit(self.api.zones, project)))
+                probe_unreached[project] = unreached
+                big.append((project, zone_lists.get(project) or self.pool.submit(self.api.zones, project)))
             else:
                 self._collect(project, instances or [], unreached)
         jobs = []
-        for project, unreached, zones_future in big:
-            try:
-                zones = zones_future.result()
-            except GcpError as exc:
-                self._fail(project, exc)
-                continue
+        for project, zones in self._settled(big):
+            unreached = probe_unreached[project]
             self.unreachable.extend(f"{project}/{u}" for u in unreached)
             jobs.extend(self._zone_jobs(project, zones, skip=set(unreached)))
         return jobs
@@ -197,6 +181,16 @@ class _Lister:
                 url = (inst.get("networkInterfaces") or [{}])[0].get("network")
                 if url and url not in self.mtu_jobs:
                     self.mtu_jobs[url] = self.pool.submit(self.api.network_mtu, url)
+
+    def _settled(self, jobs: Iterable[tuple[str, Future[_T]]]) -> Iterator[tuple[str, _T]]:
+        """Each project's result, in the order given; a project whose call failed is recorded and left out."""
+        for project, future in jobs:
+            try:
+                result = future.result()
+            except GcpError as exc:
+                self._fail(project, exc)
+                continue
+            yield project, result
 
     def _fail(self, project: str, exc: GcpError) -> None:
         # Without its traceback: the frames of _list in it hold this lister, which holds the error,
