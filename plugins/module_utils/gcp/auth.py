@@ -1,10 +1,10 @@
 """Credentials for every auth kind nearzero supports, built from one flat options dict.
 
 The options themselves (names, types, defaults, environment fallbacks, no_log) are defined once
-in ``arguments.py``; ``AUTH_OPTIONS`` is re-exported here because plugins import it from this
-module. Only the standard library, ansible.module_utils, requests and google-auth are imported, so this
-file works on the controller and inside AnsiballZ payloads. A missing google-auth is reported through
-``GcpError`` with the install command instead of an ImportError traceback.
+in ``arguments.py``; this module builds credentials from them. Only the standard library,
+ansible.module_utils, requests and google-auth are imported, so this file works on the controller
+and inside AnsiballZ payloads. A missing google-auth is reported through ``GcpError`` with the
+install command instead of an ImportError traceback.
 """
 
 from __future__ import annotations
