@@ -119,13 +119,6 @@ def import_problems(collection_paths: list[Path], python: str = sys.executable) 
     return result["collection"], result["errors"]
 
 
-def unwrap(value):
-    """A value as ansible-inventory --list prints it, without its untrusted-data marker (API data is unsafe)."""
-    if isinstance(value, dict) and set(value) == {"__ansible_unsafe"}:
-        return value["__ansible_unsafe"]
-    return value
-
-
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without anything that could point Ansible or Python at the repository."""
     drop = ("ANSIBLE_", "GCP_", "GOOGLE_", "GCE_", "PYTHON", "VIRTUAL_ENV", "MOLECULE_")
@@ -215,6 +208,8 @@ class Check:
     def step_inventory(self, emulator, key_file: Path) -> str:
         from emulator.dataset import build_instance
 
+        from tests.unit.plugins.gce_helpers import unwrap  # the tests' reader of ansible-inventory --list
+
         labels = {"engine-1": "trading-engine", "engine-2": "trading-engine", "db-1": "database"}
         emulator.add_instances(PROJECT, [build_instance(PROJECT, ZONE, name, ip=ip, labels={"role": labels[name]})
                                          for name, ip in HOSTS.items()])
@@ -264,7 +259,8 @@ class Check:
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT / "dev"))  # the emulator, for this process only
+    # the emulator and the tests' helpers, for this process only (its Ansible commands get a clean environment)
+    sys.path[:0] = [str(ROOT / "dev"), str(ROOT)]
     from emulator import Emulator
 
     base = Path(tempfile.mkdtemp(prefix="nearzero-collection-"))
