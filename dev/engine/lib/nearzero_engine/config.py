@@ -6,9 +6,10 @@ error: a typo in a deployment must not silently fall back to a default.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -31,18 +32,40 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class ThreadsConfig:
+    """Where the engine's threads run and how they are scheduled (all optional).
+
+    ``trading_cpu`` pins the trading loop's thread, ``service_cpu`` the health server and the
+    database monitor (and the request threads they start); both must be CPUs the process may use
+    (the unit's CPUAffinity). ``trading_fifo_priority`` 1-99 puts the trading thread under
+    SCHED_FIFO (the unit's LimitRTPRIO must allow it); ``service_nice`` 0-19 runs the service
+    threads as SCHED_BATCH at that nice value, so they yield to the trading thread.
+    """
+
+    trading_cpu: int | None = None
+    service_cpu: int | None = None
+    trading_fifo_priority: int = 0
+    service_nice: int = 0
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     tick_ms: int = 100
     state_dir: str = ""
     health: HealthConfig = field(default_factory=HealthConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    threads: ThreadsConfig = field(default_factory=ThreadsConfig)
+    # sha256 of the document's bytes as read (set by load(), reported on /healthz and /version so a
+    # deployment can tell whether the running process loaded the file that is on disk now)
+    digest: str = ""
 
 
-_SECTIONS = {"health": HealthConfig, "database": DatabaseConfig}
+_SECTIONS = {"health": HealthConfig, "database": DatabaseConfig, "threads": ThreadsConfig}
 _TOP = {"tick_ms": int, "state_dir": str}
 _TYPES = {
     HealthConfig: {"listen": str, "port": int},
     DatabaseConfig: {"required": bool, "service": str, "check_interval_s": (int, float), "connect_timeout_s": int},
+    ThreadsConfig: {"trading_cpu": int, "service_cpu": int, "trading_fifo_priority": int, "service_nice": int},
 }
 
 
@@ -85,6 +108,18 @@ def parse(document: dict, source: str = "config") -> EngineConfig:
         raise ConfigError(f"{source}: tick_ms must be at least 1, not {cfg.tick_ms}")
     if cfg.database.check_interval_s <= 0 or cfg.database.connect_timeout_s < 1:
         raise ConfigError(f"{source}: database.check_interval_s must be > 0 and database.connect_timeout_s >= 1")
+    threads = cfg.threads
+    for key in ("trading_cpu", "service_cpu"):
+        cpu = getattr(threads, key)
+        if cpu is not None and cpu < 0:
+            raise ConfigError(f"{source}: threads.{key} must be a CPU number (0 or more), not {cpu}. "
+                              "Fix: name one of the CPUs the unit gives the engine (its CPUAffinity)")
+    if not 0 <= threads.trading_fifo_priority <= 99:
+        raise ConfigError(f"{source}: threads.trading_fifo_priority must be 0 (no SCHED_FIFO) to 99, "
+                          f"not {threads.trading_fifo_priority}")
+    if not 0 <= threads.service_nice <= 19:
+        raise ConfigError(f"{source}: threads.service_nice must be 0-19 (it can only lower the service threads), "
+                          f"not {threads.service_nice}")
     return cfg
 
 
@@ -101,4 +136,4 @@ def load(path: str | Path) -> EngineConfig:
         document = tomllib.loads(raw.decode()) if toml else json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid {'TOML' if toml else 'JSON'}: {exc}") from None
-    return parse(document, str(path))
+    return replace(parse(document, str(path)), digest=hashlib.sha256(raw).hexdigest())

@@ -89,6 +89,11 @@ class DatabaseMonitor:
         while not self._stop.wait(self.interval):
             self.check_once()
 
+    @property
+    def native_id(self) -> int:
+        """The kernel thread id of the monitor thread (for pinning)."""
+        return self._thread.native_id
+
     def start(self) -> None:
         self.check_once()
         self._thread = threading.Thread(target=self._run, name="db-monitor", daemon=True)

@@ -2,8 +2,9 @@
 
 ``GET /healthz/live``: 200 while the trading loop is turning (its last tick is recent), else 503.
 ``GET /healthz/ready``: 200 when live and every dependency is usable (the database), else 503.
-Both answer a JSON body with the reasons, the version and the release, so a deployment tool can
-say why a release failed its health gate.
+Both answer a JSON body with the reasons, the version, the release and the sha256 of the loaded
+configuration, so a deployment tool can say why a release failed its health gate and whether the
+process runs what is on disk. ``GET /version``: 200 with that identity alone, whatever the health.
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ class _Server(ThreadingHTTPServer):
 
 
 class HealthServer:
-    """Serves ``report()`` (a callable returning ``(live, ready, body)``) on ``listen:port``."""
+    """Serves ``report()`` (a callable returning ``(live, ready, body)``) on ``listen:port``.
 
-    def __init__(self, listen: str, port: int, report, log):
+    ``identity()`` returns what ``/version`` answers.
+    """
+
+    def __init__(self, listen: str, port: int, report, log, identity=None):
         self.report = report
+        self.identity = identity or (lambda: {})
         self.log = log
         self._server = _Server((listen, port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -32,6 +37,11 @@ class HealthServer:
     def address(self) -> tuple[str, int]:
         return self._server.server_address[:2]
 
+    @property
+    def native_id(self) -> int:
+        """The kernel thread id of the serving thread (request threads inherit its placement)."""
+        return self._thread.native_id
+
     def _handler(self):
         outer = self
 
@@ -40,13 +50,17 @@ class HealthServer:
             sys_version = ""
 
             def do_GET(self):
+                if self.path == "/version":
+                    self._send(200, outer.identity())
+                    return
                 live, ready, body = outer.report()
                 if self.path == "/healthz/live":
                     ok = live
                 elif self.path in ("/healthz/ready", "/healthz"):
                     ok = ready
                 else:
-                    self._send(404, {"error": f"unknown path {self.path}; use /healthz/live or /healthz/ready"})
+                    self._send(404, {"error": f"unknown path {self.path}; "
+                                              "use /healthz/live, /healthz/ready or /version"})
                     return
                 self._send(200 if ok else 503, body)
 

@@ -3,8 +3,9 @@
 Lifecycle under systemd (``Type=notify``):
 
 1. load and validate the configuration (exit 2 with the reason when it is unusable);
-2. start the health server and the database monitor, then send ``READY=1``: the process is
-   up; whether it can trade is what ``/healthz/ready`` says;
+2. start the health server and the database monitor, pin and schedule the threads as
+   ``threads`` says (exit 2 when refused), then send ``READY=1``: the process is up; whether it
+   can trade is what ``/healthz/ready`` says;
 3. turn the trading loop every ``tick_ms``; the loop, and only the loop, pings the watchdog,
    so a wedged loop gets the process killed and restarted by systemd;
 4. on SIGTERM or SIGINT: ``STOPPING=1``, finish the current tick, close the database
@@ -28,6 +29,7 @@ from .config import ConfigError, EngineConfig, load
 from .database import DatabaseMonitor
 from .health import HealthServer
 from .sdnotify import Notifier
+from .threads import PlacementError, check_cpus, describe, place
 
 LOG = logging.getLogger("nearzero-engine")
 
@@ -59,8 +61,10 @@ def release_name() -> str:
 
 
 class Engine:
-    def __init__(self, cfg: EngineConfig, notifier: Notifier):
+    def __init__(self, cfg: EngineConfig, notifier: Notifier, config_path: str = ""):
         self.cfg = cfg
+        self.config_path = config_path
+        self.threads: list[dict] = []
         self.notifier = notifier
         self.stop_event = threading.Event()
         self.started_at = time.time()
@@ -68,7 +72,7 @@ class Engine:
         self.ticks = 0
         self.db = (DatabaseMonitor(cfg.database.service, cfg.database.check_interval_s,
                                    cfg.database.connect_timeout_s, LOG) if cfg.database.required else None)
-        self.health = HealthServer(cfg.health.listen, cfg.health.port, self.report, LOG)
+        self.health = HealthServer(cfg.health.listen, cfg.health.port, self.report, LOG, self.identity)
 
     def report(self):
         """``(live, ready, body)`` for the health server."""
@@ -84,10 +88,23 @@ class Engine:
             if not state.ok:
                 reasons.append(f"database: {state.detail}")
         ready = live and not reasons
-        body = {"live": live, "ready": ready, "reasons": reasons, "version": __version__,
-                "release": release_name(), "pid": os.getpid(), "uptime_s": round(now - self.started_at, 3),
-                "ticks": self.ticks, "database": db}
+        body = {"live": live, "ready": ready, "reasons": reasons, **self.identity(),
+                "uptime_s": round(now - self.started_at, 3), "ticks": self.ticks, "database": db,
+                "threads": self.threads}
         return live, ready, body
+
+    def identity(self) -> dict:
+        """What is running: the release and the digest of the configuration it loaded (``/version``)."""
+        return {"version": __version__, "release": release_name(), "pid": os.getpid(),
+                "config_path": self.config_path, "config_digest": self.cfg.digest}
+
+    def place_threads(self) -> None:
+        """Pin and schedule the trading loop (this thread) and the service threads; record the result."""
+        service = {"health-http": self.health.native_id}
+        if self.db is not None:
+            service["db-monitor"] = self.db.native_id
+        place(self.cfg.threads, threading.get_native_id(), list(service.values()))
+        self.threads = describe({"trading": threading.get_native_id(), **service})
 
     def _write_state(self) -> None:
         """Record the last start in the state directory (shared by every release)."""
@@ -106,11 +123,19 @@ class Engine:
         self.health.start()
         if self.db is not None:
             self.db.start()
+        try:
+            self.place_threads()
+        except PlacementError as exc:
+            LOG.error("thread placement: %s", exc)
+            self.shutdown()
+            return 2
         self._write_state()
         self.last_tick = time.time()
         host, port = self.health.address
-        LOG.info("engine %s (release %s) up; health on http://%s:%d/healthz/ready", __version__, release_name(),
-                 host, port)
+        LOG.info("engine %s (release %s, config sha256 %s) up; health on http://%s:%d/healthz/ready", __version__,
+                 release_name(), self.cfg.digest[:12], host, port)
+        for thread in self.threads:
+            LOG.info("thread %s", " ".join(f"{k}={v}" for k, v in thread.items()))
         self.notifier.ready(f"serving health on {host}:{port}")
         tick = self.cfg.tick_ms / 1000
         interval = self.notifier.watchdog_interval
@@ -152,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         cfg = load(args.config)
+        check_cpus(cfg.threads, os.sched_getaffinity(0))
     except ConfigError as exc:
         LOG.error("configuration error: %s", exc)
         return 2
@@ -159,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: ok")
         return 0
     try:
-        engine = Engine(cfg, Notifier())
+        engine = Engine(cfg, Notifier(), str(Path(args.config).resolve()))
     except OSError as exc:
         LOG.error("cannot serve health on %s:%d: %s. Fix: free the port or change health.port",
                   cfg.health.listen, cfg.health.port, exc.strerror)

@@ -1,5 +1,6 @@
 """The reference engine as a real process: sd_notify over a unix datagram socket, health over HTTP, SIGTERM."""
 
+import hashlib
 import json
 import os
 import signal
@@ -153,6 +154,11 @@ def test_config_json_and_toml(tmp_path):
     ('{"health": {"port": 70000}}', "health.port must be 1-65535"),
     ('{"speed": 1}', "unknown key 'speed'"),
     ("{not json", "is not valid JSON"),
+    ('{"threads": {"trading_cpu": -1}}', "threads.trading_cpu must be a CPU number"),
+    ('{"threads": {"service_cpu": "1"}}', "threads.service_cpu must be of type int"),
+    ('{"threads": {"trading_fifo_priority": 100}}', "trading_fifo_priority must be 0 .no SCHED_FIFO. to 99"),
+    ('{"threads": {"service_nice": -5}}', "service_nice must be 0-19"),
+    ('{"threads": {"cpu": 1}}', "unknown key threads.cpu"),
 ])
 def test_config_errors_name_the_problem(tmp_path, document, message):
     path = tmp_path / "engine.json"
@@ -177,3 +183,70 @@ def test_notifier_abstract_socket_and_watchdog_pid():
     assert Notifier({"WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"}).watchdog_interval == 0
     # outside systemd every call is a no-op
     assert Notifier({}).ready("x") is False
+
+
+def wait_ready(port, proc, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return get(f"http://127.0.0.1:{port}/healthz/ready")
+        except (urllib.error.URLError, ConnectionError):
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.1)
+    raise AssertionError("the engine never answered")
+
+
+def test_version_reports_the_release_and_the_digest_of_the_loaded_config(tmp_path):
+    """Issue 22: the running release and the sha256 of the bytes it loaded; a later edit does not change them."""
+    port = free_port()
+    proc = start(tmp_path, {"database": {"required": False}, "health": {"port": port}, "tick_ms": 20})
+    try:
+        loaded = hashlib.sha256((tmp_path / "engine.json").read_bytes()).hexdigest()
+        status, body = wait_ready(port, proc)
+        assert status == 200 and body["config_digest"] == loaded
+        status, ident = get(f"http://127.0.0.1:{port}/version")
+        assert status == 200
+        assert ident == {"version": body["version"], "release": body["release"], "pid": proc.pid,
+                         "config_path": str((tmp_path / "engine.json").resolve()), "config_digest": loaded}
+        # the file changes on disk: the process still reports what it loaded, so a deployment sees it is owed a restart
+        (tmp_path / "engine.json").write_text(json.dumps({"tick_ms": 30}))
+        assert get(f"http://127.0.0.1:{port}/version")[1]["config_digest"] == loaded
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def cpus_allowed(pid, tid):
+    status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+    return next(ln.split(":", 1)[1].strip() for ln in status.splitlines() if ln.startswith("Cpus_allowed_list"))
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_threads_are_pinned_and_the_service_threads_yield(tmp_path):
+    trading, service = sorted(os.sched_getaffinity(0))[:2]
+    port = free_port()
+    proc = start(tmp_path, {"database": {"required": False}, "health": {"port": port}, "tick_ms": 20,
+                            "threads": {"trading_cpu": trading, "service_cpu": service, "service_nice": 10}})
+    try:
+        status, body = wait_ready(port, proc)
+        assert status == 200
+        threads = {t["name"]: t for t in body["threads"]}
+        assert threads["trading"]["tid"] == proc.pid
+        # read back from the kernel, not from the engine's own report
+        assert cpus_allowed(proc.pid, proc.pid) == str(trading)
+        assert cpus_allowed(proc.pid, threads["health-http"]["tid"]) == str(service)
+        assert os.getpriority(os.PRIO_PROCESS, threads["health-http"]["tid"]) == 10
+        assert os.sched_getscheduler(threads["health-http"]["tid"]) == os.SCHED_BATCH
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_a_cpu_outside_the_affinity_is_refused_with_the_fix(tmp_path):
+    outside = max(os.sched_getaffinity(0)) + 1
+    proc = start(tmp_path, {"database": {"required": False}, "threads": {"trading_cpu": outside}})
+    assert proc.wait(10) == 2
+    out = proc.stdout.read()
+    assert f"threads.trading_cpu: CPU {outside} is not one this engine may run on" in out
+    assert "Fix: name one of those CPUs" in out

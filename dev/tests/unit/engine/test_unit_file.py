@@ -122,3 +122,39 @@ def test_fifo_and_the_low_latency_cpu_plan_win(tmp_path):
 
 def test_no_affinity_without_plan_or_variable(tmp_path):
     assert "CPUAffinity" not in settings(render(tmp_path))
+
+
+def syscalls(spec: str) -> set[str]:
+    """Expand a SystemCallFilter value (names and @groups, recursively) with systemd's own tables."""
+    out = set()
+    for name in spec.split():
+        if not name.startswith("@"):
+            out.add(name)
+            continue
+        listing = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager", name], capture_output=True,
+                                 text=True, check=True).stdout
+        members = [ln.strip() for ln in listing.splitlines()[1:] if ln.strip() and not ln.strip().startswith("#")]
+        out |= syscalls(" ".join(members))
+    return out
+
+
+def allowed_syscalls(unit) -> set[str]:
+    """The allow list the unit's SystemCallFilter= lines add up to, in order (the first line is an allow list)."""
+    allowed: set[str] = set()
+    for value in settings(unit)["SystemCallFilter"]:
+        if value.startswith("~"):
+            allowed -= syscalls(value[1:])
+        else:
+            allowed |= syscalls(value)
+    return allowed
+
+
+def test_syscall_filter_lets_the_engine_pin_and_schedule_its_threads(tmp_path):
+    """Issue 17: pinning threads, SCHED_FIFO/nice, NUMA placement and mlock pass; the rest stays blocked."""
+    allowed = allowed_syscalls(render(tmp_path))
+    needed = {"sched_setaffinity", "sched_setscheduler", "sched_setattr", "setpriority", "mbind", "set_mempolicy",
+              "mlock", "mlock2", "mlockall"}
+    assert needed <= allowed, sorted(needed - allowed)
+    still_blocked = (syscalls("@resources") | syscalls("@privileged")) - needed
+    assert "setrlimit" in still_blocked and "setuid" in still_blocked and "migrate_pages" in still_blocked
+    assert not still_blocked & allowed, sorted(still_blocked & allowed)
