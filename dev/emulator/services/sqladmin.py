@@ -1,19 +1,42 @@
 """Cloud SQL Admin v1 under ``/v1/projects/{project}/``: instances, connect settings, server CAs, operations.
 
-Served: ``instances.get``, ``instances.insert`` (read replicas), ``instances.patch`` (merge),
-``instances.promoteReplica``, ``instances.listServerCas``, ``connect.get``
+Served: ``instances.get``, ``instances.insert`` (primaries and read replicas), ``instances.patch``
+(merge), ``instances.promoteReplica``, ``instances.listServerCas``, ``connect.get``
 (``.../connectSettings``) and ``operations.get``; shapes follow ``sqladmin.v1.json``. Every
 mutation returns an Operation that is PENDING, then RUNNING, then DONE (with ``error`` when it
-failed); the change is applied when the operation finishes, as in Cloud SQL.
+failed); the change is applied when the operation finishes, as in Cloud SQL. Every ``selfLink``
+and ``targetLink`` names ``https://sqladmin.googleapis.com/v1/...`` whatever address the emulator
+listens on, as Google's do: a client must build its URLs from its own endpoint.
+
+Cloud SQL's own rules, beyond the request's shape:
+
+- a project the caller cannot see (unknown to the emulator, or ``deny``-ed) answers 403
+  ``notAuthorized``, as Cloud SQL does, never 404;
+- ``instances.insert`` without ``masterInstanceName`` creates a primary and needs ``region``,
+  ``databaseVersion`` and ``settings.tier``; a private-only one needs
+  ``settings.ipConfiguration.privateNetwork``;
+- read replicas refuse automated backups, point-in-time recovery and ``activationPolicy: NEVER``;
+- ``requireSsl`` follows ``sslMode`` (ENCRYPTED_ONLY and ALLOW_UNENCRYPTED_AND_ENCRYPTED pair with
+  false, TRUSTED_CLIENT_CERTIFICATE_REQUIRED with true); a request sending a pair that disagrees is
+  refused;
+- ``serverCaMode`` defaults to GOOGLE_MANAGED_INTERNAL_CA: a CA of the instance's own, whose server
+  certificate does not carry a DNS name, so the instance has no ``dnsName``. The CAS modes share a
+  regional CA and give the instance a ``dnsName``, which their server certificate carries;
+- ``settings.activationPolicy: NEVER`` stops the instance (the DR fence) and ALWAYS starts it again;
+  every applied change is appended to ``SqlStore.activation_log``.
 
 Lab mode: ``<lab>/cloudsql.json`` (written by the cloudsql_lab role) describes the lab's
-PostgreSQL hosts. They are the instances: private IP = the container's address, server CA =
-the lab CA (``<lab>/pki/ca.pem``), ``dnsName`` = the name in the server certificate. Promoting
-a replica runs ``pg_promote()`` in its container, and the operation is DONE only once the
-server accepts a write.
+PostgreSQL hosts. They are the instances: private IP = the container's address, server CA mode and
+CA file per instance (``serverCaMode``, ``ca_file``), ``dnsName`` = the name a CAS-mode server
+certificate carries. Promoting a replica runs ``pg_promote()`` in its container, and the operation
+is DONE only once the server accepts a write; ``activationPolicy`` NEVER stops the container's
+PostgreSQL unit (and disables it, so a restart of the container keeps it down), ALWAYS enables and
+starts it, and the operation is DONE only once the server is down, or answers again. An instance
+inserted in lab mode that the lab does not hold exists in the API only.
 
 Tests drive it through ``emulator.services["sqladmin"]`` (a ``SqlStore``): ``add_instance``,
-``deny``, ``fail_next_operation``, ``operation_seconds``, ``stall_operations``.
+``add_project``, ``deny``, ``fail_next_operation``, ``operation_seconds``, ``stall_operations``,
+``activation_log``.
 """
 
 from __future__ import annotations
@@ -22,6 +45,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import re
 import subprocess
 import threading
 import time
@@ -32,9 +56,26 @@ from ..errors import ApiError
 from ..server import Response
 
 PREFIX = r"/v1/projects/(?P<project>[^/]+)"
+# what every selfLink names, whatever address the emulator listens on
+GOOGLE_BASE = "https://sqladmin.googleapis.com/v1"
 SCOPES = ("https://www.googleapis.com/auth/sqlservice.admin",)
-SSL_MODES = ("ALLOW_UNENCRYPTED_AND_ENCRYPTED", "ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED")
-CA_MODES = ("GOOGLE_MANAGED_INTERNAL_CA", "GOOGLE_MANAGED_CAS_CA", "CUSTOMER_MANAGED_CAS_CA")
+# sslMode -> the only requireSsl Cloud SQL pairs with it (PostgreSQL and MySQL)
+REQUIRE_SSL = {
+    "ALLOW_UNENCRYPTED_AND_ENCRYPTED": False,
+    "ENCRYPTED_ONLY": False,
+    "TRUSTED_CLIENT_CERTIFICATE_REQUIRED": True,
+}
+SSL_MODES = tuple(REQUIRE_SSL)
+INTERNAL_CA = "GOOGLE_MANAGED_INTERNAL_CA"
+CAS_MODES = ("GOOGLE_MANAGED_CAS_CA", "CUSTOMER_MANAGED_CAS_CA")
+CA_MODES = (INTERNAL_CA, *CAS_MODES)
+# the subject Cloud SQL gives each instance's own (GOOGLE_MANAGED_INTERNAL_CA) server CA
+INTERNAL_CA_SUBJECT = {"country": "US", "organization": "Google, Inc", "common_name": "Google Cloud SQL Server CA"}
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,96}[a-z0-9]$")
+NETWORK_RE = re.compile(r"(?:^|/)projects/[^/]+/global/networks/[^/]+$")
+TIER_RE = re.compile(
+    r"^db-(custom-\d+-\d+|f1-micro|g1-small|(n1|n2|c4a?|n4)-(standard|highmem)-\d+|perf-optimized-N-\d+)$"
+)
 # top-level DatabaseInstance fields a client may set; everything else is output only
 WRITABLE = {
     "name",
@@ -55,7 +96,7 @@ WRITABLE = {
     "onPremisesConfiguration",
     "tags",
 }
-PROMOTE_TIMEOUT = 60.0
+LAB_TIMEOUT = 60.0
 
 
 def _now() -> str:
@@ -71,7 +112,7 @@ def _merge(target: dict, patch: dict) -> None:
             target[key] = copy.deepcopy(value)
 
 
-def _ssl_cert(pem: str, instance: str, project: str) -> dict:
+def _ssl_cert(pem: str, instance: str) -> dict:
     """An SslCert resource for a CA certificate in PEM."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
@@ -87,18 +128,23 @@ def _ssl_cert(pem: str, instance: str, project: str) -> dict:
         "instance": instance,
         "createTime": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "expirationTime": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-        "selfLink": "",
     }
 
 
-def _test_ca(common_name: str) -> str:
-    """A throw-away self-signed CA in PEM, for instances tests add without one."""
+def _test_ca(common_name: str, organization: str | None = None, country: str | None = None) -> str:
+    """A throw-away self-signed CA in PEM, for instances created without one."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)])
+    attributes = []
+    if country:
+        attributes.append(x509.NameAttribute(x509.NameOID.COUNTRY_NAME, country))
+    if organization:
+        attributes.append(x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, organization))
+    attributes.append(x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name))
+    name = x509.Name(attributes)
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     cert = (
         x509.CertificateBuilder()
@@ -114,25 +160,48 @@ def _test_ca(common_name: str) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def _invalid(why: str) -> ApiError:
+    """Cloud SQL's 400: ``Invalid request: <why>``."""
+    return ApiError(400, f"Invalid request: {why}", "invalid", status="INVALID_ARGUMENT")
+
+
+def _field_invalid(field: str, why: str) -> ApiError:
+    return _invalid(f"{field} {why}.")
+
+
 class SqlStore:
     """Instances and operations per project, test controls, and the lab's instances."""
 
     def __init__(self, emulator):
         self.emulator = emulator
         self.instances: dict[tuple[str, str], dict] = {}
-        self.ca_pems: dict[tuple[str, str], list[str]] = {}
+        # (project, instance) -> {server CA mode: [CA PEMs, current first]}
+        self.ca_sets: dict[tuple[str, str], dict[str, list[str]]] = {}
+        # the DNS name a CAS-mode server certificate carries (served only while the mode is CAS)
+        self.dns_names: dict[tuple[str, str], str] = {}
         self.operations: dict[tuple[str, str], dict] = {}
         self.lab_containers: dict[tuple[str, str], str] = {}
+        self.lab_services: dict[tuple[str, str], str] = {}
+        self.lab_modes: dict[tuple[str, str], str] = {}
+        self.projects: set[str] = set()
         self.denied: set[str] = set()
+        # every applied activationPolicy change: {"project", "instance", "activationPolicy", "time", "lab_container"}
+        self.activation_log: list[dict] = []
         self.operation_seconds = 0.2
         self.stall_operations = False
         self._fail_next: dict[str, str] = {}
+        self._cas_cas: dict[str, str] = {}
+        self._next_ip = 0
         self.lock = threading.RLock()
         self._lab_mtime = None
         self._promoted: set[tuple[str, str]] = set()
         self._lab_settings: dict[tuple[str, str], dict] = {}
 
     # -- test controls -------------------------------------------------------------------
+    def add_project(self, project: str) -> None:
+        """Make ``project`` visible to callers without giving it an instance."""
+        self.projects.add(project)
+
     def add_instance(
         self,
         project: str,
@@ -146,9 +215,15 @@ class SqlStore:
         master: str | None = None,
         database_version: str = "POSTGRES_15",
         settings=None,
-        server_ca_mode: str = "GOOGLE_MANAGED_CAS_CA",
+        server_ca_mode: str | None = None,
     ) -> dict:
-        """Add a RUNNABLE instance; ``ca_pems`` (current CA first) defaults to one generated CA."""
+        """Add a RUNNABLE instance.
+
+        ``server_ca_mode`` defaults to GOOGLE_MANAGED_CAS_CA when ``dns_name`` is given, else to the
+        API's default GOOGLE_MANAGED_INTERNAL_CA; ``ca_pems`` (current CA first) defaults to the
+        mode's CA: a new one of the instance's own, or the region's CAS CA.
+        """
+        mode = server_ca_mode or ("GOOGLE_MANAGED_CAS_CA" if dns_name else INTERNAL_CA)
         ip_addresses = [{"type": "PRIVATE", "ipAddress": private_ip}] if private_ip else []
         if public_ip:
             ip_addresses.insert(0, {"type": "PRIMARY", "ipAddress": public_ip})
@@ -165,7 +240,7 @@ class SqlStore:
                 "privateNetwork": f"projects/{project}/global/networks/default" if private_ip else None,
                 "sslMode": "ALLOW_UNENCRYPTED_AND_ENCRYPTED",
                 "requireSsl": False,
-                "serverCaMode": server_ca_mode,
+                "serverCaMode": mode,
             },
             "backupConfiguration": {
                 "kind": "sql#backupConfiguration",
@@ -181,6 +256,8 @@ class SqlStore:
         base_settings["ipConfiguration"] = {k: v for k, v in base_settings["ipConfiguration"].items() if v is not None}
         if settings:
             _merge(base_settings, settings)
+        ip = base_settings["ipConfiguration"]
+        ip["requireSsl"] = REQUIRE_SSL.get(ip.get("sslMode"), False)
         instance = {
             "kind": "sql#instance",
             "state": "RUNNABLE",
@@ -197,15 +274,18 @@ class SqlStore:
             "serviceAccountEmailAddress": f"p{_number(project)}-abc@gcp-sa-cloud-sql.iam.gserviceaccount.com",
             "createTime": _now(),
         }
-        if dns_name:
-            instance["dnsName"] = dns_name.rstrip(".") + "."
         if master:
             instance["masterInstanceName"] = f"{project}:{master}"
             instance["replicaConfiguration"] = {"kind": "sql#replicaConfiguration", "failoverTarget": False}
-        pems = list(ca_pems) if ca_pems else [_test_ca("Google Cloud SQL Server CA")]
         with self.lock:
-            self.instances[(project, name)] = instance
-            self.ca_pems[(project, name)] = pems
+            key = (project, name)
+            self.instances[key] = instance
+            self.ca_sets[key] = {}
+            if ca_pems:
+                self.ca_sets[key][ip["serverCaMode"]] = list(ca_pems)
+            if dns_name:
+                self.dns_names[key] = dns_name.rstrip(".") + "."
+            self._ensure_ca(key)
             if master and (project, master) in self.instances:
                 names = self.instances[(project, master)].setdefault("replicaNames", [])
                 if name not in names:
@@ -222,6 +302,51 @@ class SqlStore:
         """The next operation on ``instance`` finishes DONE with this error and changes nothing."""
         self._fail_next[instance] = f"{code}\n{message}"
 
+    # -- state the routes read ---------------------------------------------------------------
+    def visible(self, project: str) -> bool:
+        """Whether the caller may see ``project``: known here or to Compute, and not denied."""
+        if project in self.denied:
+            return False
+        if project in self.projects or any(key[0] == project for key in self.instances):
+            return True
+        return project in getattr(getattr(self.emulator, "compute", None), "projects", {})
+
+    def mode(self, key: tuple[str, str]) -> str:
+        """The instance's server CA mode."""
+        return self.instances[key]["settings"]["ipConfiguration"].get("serverCaMode") or INTERNAL_CA
+
+    def _ensure_ca(self, key: tuple[str, str]) -> list[str]:
+        """The CA certificates of the instance's current mode, made on first use; a CAS mode gets a DNS name."""
+        instance = self.instances[key]
+        mode = self.mode(key)
+        cas = self.ca_sets.setdefault(key, {})
+        if mode not in cas:
+            if mode == INTERNAL_CA:
+                cas[mode] = [_test_ca(**INTERNAL_CA_SUBJECT)]
+            else:
+                region = instance["region"]
+                if region not in self._cas_cas:
+                    self._cas_cas[region] = _test_ca(f"Google Cloud SQL CAS CA {region}", "Google LLC", "US")
+                cas[mode] = [self._cas_cas[region]]
+        if mode in CAS_MODES and key not in self.dns_names:
+            digest = hashlib.sha256("/".join(key).encode()).hexdigest()
+            self.dns_names[key] = f"{digest[:12]}.{digest[12:18]}.{instance['region']}.sql.goog."
+        return cas[mode]
+
+    def ca_pems(self, key: tuple[str, str]) -> list[str]:
+        """The server CAs of the instance's current mode (current first)."""
+        return self._ensure_ca(key)
+
+    def dns_name(self, key: tuple[str, str]) -> str | None:
+        """The instance's dnsName: only in a CAS mode, as Cloud SQL gives one only there."""
+        return self.dns_names.get(key) if self.mode(key) in CAS_MODES else None
+
+    def new_private_ip(self) -> str:
+        """A private address for a new instance (10.20.1.x, then on)."""
+        with self.lock:
+            self._next_ip += 1
+            return f"10.20.{1 + self._next_ip // 250}.{2 + self._next_ip % 250}"
+
     # -- lab ------------------------------------------------------------------------------
     def _lab_file(self) -> Path | None:
         lab_dir = getattr(self.emulator, "lab_dir", None)
@@ -231,7 +356,11 @@ class SqlStore:
         return Path(lab_dir) / "cloudsql.json" if lab_dir else None
 
     def reload_lab(self) -> None:
-        """(Re)load the lab's instances when ``cloudsql.json`` changed; keep patches and promotions."""
+        """(Re)load the lab's instances when ``cloudsql.json`` changed; keep patches and promotions.
+
+        The lab's CA mode and CA file win over a kept patch: they are what the lab server's
+        certificate really is.
+        """
         path = self._lab_file()
         if path is None:
             return
@@ -245,18 +374,21 @@ class SqlStore:
             self._lab_mtime = mtime
             lab = json.loads(path.read_text())
             project = lab["project"]
+            self.projects.add(project)
             for key in [k for k in self.lab_containers if k[0] == project]:
                 current = self.instances.pop(key, None)
                 if current is not None:
                     self._lab_settings[key] = current["settings"]
                 self.lab_containers.pop(key)
-            ca_pem = (path.parent / lab.get("ca_file", "pki/ca.pem")).read_text()
             by_host = {spec["host"]: spec["name"] for spec in lab["instances"]}
             for spec in sorted(lab["instances"], key=lambda s: s["role"] != "primary"):
                 key = (project, spec["name"])
                 master = None
                 if spec["role"] == "replica" and key not in self._promoted:
                     master = by_host.get(spec.get("primary_host"))
+                # a lab written before the CA modes had one shared CA with the DNS name in every certificate
+                mode = spec.get("serverCaMode", "GOOGLE_MANAGED_CAS_CA")
+                ca_pem = (path.parent / spec.get("ca_file", lab.get("ca_file", "pki/ca.pem"))).read_text()
                 self.add_instance(
                     project,
                     spec["name"],
@@ -267,23 +399,27 @@ class SqlStore:
                     master=master,
                     database_version=spec.get("databaseVersion", "POSTGRES_15"),
                     settings={
-                        "ipConfiguration": {"sslMode": "ENCRYPTED_ONLY"},
+                        "ipConfiguration": {"sslMode": "ENCRYPTED_ONLY", "serverCaMode": mode},
                         "locationPreference": {"zone": spec["zone"]},
                     },
+                    server_ca_mode=mode,
                 )
                 self.instances[key]["gceZone"] = spec["zone"]
                 if key in self._lab_settings:
-                    self.instances[key]["settings"] = self._lab_settings[key]
+                    kept = self._lab_settings[key]
+                    kept["ipConfiguration"]["serverCaMode"] = mode
+                    self.instances[key]["settings"] = kept
                 self.lab_containers[key] = spec["container"]
+                version = spec.get("databaseVersion", "POSTGRES_15").rsplit("_", 1)[-1]
+                self.lab_services[key] = spec.get("service", f"postgresql@{version}-main")
+                self.lab_modes[key] = mode
+
+    def _podman(self, container: str, *argv: str, user: str | None = None) -> subprocess.CompletedProcess:
+        command = ["podman", "exec", *(["-u", user] if user else []), container, *argv]
+        return subprocess.run(command, capture_output=True, text=True, timeout=LAB_TIMEOUT, check=False)
 
     def _psql(self, container: str, sql: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["podman", "exec", "-u", "postgres", container, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        return self._podman(container, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql, user="postgres")
 
     def promote_lab(self, container: str) -> str | None:
         """Promote the lab replica in ``container``; return None once it accepts writes, else the error."""
@@ -293,7 +429,7 @@ class SqlStore:
             return f"pg_promote() failed in {container}: podman cannot be run ({exc.strerror})"
         if res.returncode != 0:
             return f"pg_promote() failed in {container}: {(res.stderr or res.stdout).strip()[:300]}"
-        deadline = time.monotonic() + PROMOTE_TIMEOUT
+        deadline = time.monotonic() + LAB_TIMEOUT
         last = ""
         while time.monotonic() < deadline:
             # a standby refuses even a temporary table: this is a real write transaction
@@ -307,7 +443,123 @@ class SqlStore:
                 return None
             last = (res.stderr or res.stdout).strip()[:300]
             time.sleep(0.2)
-        return f"{container} did not accept writes within {PROMOTE_TIMEOUT:.0f} s after pg_promote(): {last}"
+        return f"{container} did not accept writes within {LAB_TIMEOUT:.0f} s after pg_promote(): {last}"
+
+    def activate_lab(self, container: str, service: str, policy: str) -> str | None:
+        """Apply ``policy`` to the lab server: NEVER stops (and disables) its unit, ALWAYS starts it.
+
+        Returns None once the server is really down (NEVER) or answers a query (ALWAYS), else the error.
+        """
+        verb = "disable" if policy == "NEVER" else "enable"
+        try:
+            res = self._podman(container, "systemctl", verb, "--now", service)
+        except OSError as exc:
+            return f"systemctl {verb} --now {service} failed in {container}: podman cannot be run ({exc.strerror})"
+        if res.returncode != 0:
+            return f"systemctl {verb} --now {service} failed in {container}: {(res.stderr or res.stdout).strip()[:300]}"
+        deadline = time.monotonic() + LAB_TIMEOUT
+        last = ""
+        while time.monotonic() < deadline:
+            if policy == "NEVER":
+                state = self._podman(container, "systemctl", "is-active", service).stdout.strip()
+                probe = self._psql(container, "select 1")
+                if state != "active" and probe.returncode != 0:
+                    return None
+                last = f"{service} is {state}"
+            else:
+                probe = self._psql(container, "select 1")
+                if probe.returncode == 0:
+                    return None
+                last = (probe.stderr or probe.stdout).strip()[:300]
+            time.sleep(0.2)
+        outcome = "stop" if policy == "NEVER" else "answer"
+        return f"{container}: {service} did not {outcome} within {LAB_TIMEOUT:.0f} s: {last}"
+
+
+def _reconcile_ssl(current_ip: dict, sent_ip: dict) -> dict:
+    """``sslMode``/``requireSsl`` after a request sending ``sent_ip``; a disagreeing pair is refused.
+
+    sslMode wins and sets requireSsl; a request sending only the legacy requireSsl moves sslMode to
+    the mode it pairs with (true: TRUSTED_CLIENT_CERTIFICATE_REQUIRED; false keeps a mode that
+    pairs with false).
+    """
+    mode, legacy = sent_ip.get("sslMode"), sent_ip.get("requireSsl")
+    if mode is not None and mode not in REQUIRE_SSL:
+        raise _field_invalid("settings.ip_configuration.ssl_mode", f"'{mode}' is not one of {SSL_MODES}")
+    if mode is not None and legacy is not None and REQUIRE_SSL[mode] != legacy:
+        pairs = ", ".join(f"{m} with requireSsl={str(r).lower()}" for m, r in REQUIRE_SSL.items())
+        raise _invalid(
+            f"sslMode {mode} conflicts with requireSsl={str(legacy).lower()}. "
+            f"Valid pairs: {pairs}; or leave requireSsl out (it is deprecated)."
+        )
+    if mode is None:
+        current = current_ip.get("sslMode", "ALLOW_UNENCRYPTED_AND_ENCRYPTED")
+        if legacy is None:
+            mode = current
+        elif legacy:
+            mode = "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
+        else:
+            mode = current if not REQUIRE_SSL.get(current) else "ALLOW_UNENCRYPTED_AND_ENCRYPTED"
+    return {"sslMode": mode, "requireSsl": REQUIRE_SSL[mode]}
+
+
+def _check_replica_settings(settings: dict) -> None:
+    """What Cloud SQL refuses on a read replica."""
+    backup = settings.get("backupConfiguration") or {}
+    if backup.get("enabled") is True:
+        raise _invalid("Automated backups are not supported for read replica instances; enable them on the primary.")
+    if backup.get("pointInTimeRecoveryEnabled") is True:
+        raise _invalid("Point-in-time recovery is not supported for read replica instances; enable it on the primary.")
+    if settings.get("activationPolicy") == "NEVER":
+        raise _invalid("The activation policy NEVER is not supported for read replica instances.")
+
+
+def _validate_settings(settings) -> None:
+    """Cloud SQL's checks of values the discovery document cannot express."""
+    if not isinstance(settings, dict):
+        raise _field_invalid("settings", "must be an object")
+    ip = settings.get("ipConfiguration") or {}
+    if "serverCaMode" in ip and ip["serverCaMode"] not in CA_MODES:
+        raise _field_invalid(
+            "settings.ip_configuration.server_ca_mode", f"'{ip['serverCaMode']}' is not one of {CA_MODES}"
+        )
+    network = ip.get("privateNetwork")
+    if network and not NETWORK_RE.search(network):
+        raise _field_invalid(
+            "settings.ip_configuration.private_network",
+            f"'{network}' must name a VPC network as projects/PROJECT/global/networks/NETWORK",
+        )
+    policy = settings.get("activationPolicy")
+    if policy is not None and policy not in ("ALWAYS", "NEVER"):
+        raise _field_invalid("settings.activation_policy", f"'{policy}' must be ALWAYS or NEVER")
+    tier = settings.get("tier")
+    if tier is not None and not TIER_RE.match(str(tier)):
+        raise _invalid(f"Invalid Tier ({tier}) for (ENTERPRISE) Edition. Use sql.tiers.list to get valid tiers.")
+    backup = settings.get("backupConfiguration") or {}
+    start = backup.get("startTime")
+    if start is not None and (
+        len(start) != 5
+        or start[2] != ":"
+        or not (start[:2] + start[3:]).isdigit()
+        or int(start[:2]) > 23
+        or start[3:] != "00"
+    ):
+        raise _field_invalid(
+            "settings.backup_configuration.start_time", f"'{start}' must be HH:00 (backups start on the hour, UTC)"
+        )
+    days = backup.get("transactionLogRetentionDays")
+    if days is not None and not (isinstance(days, int) and 1 <= days <= 35):
+        raise _field_invalid("settings.backup_configuration.transaction_log_retention_days", f"{days!r} not in 1..35")
+
+
+def _check_addresses(ip: dict) -> None:
+    if not ip.get("ipv4Enabled") and not ip.get("privateNetwork"):
+        raise ApiError(
+            400,
+            "At least one of public IP or private IP must be enabled.",
+            "invalid",
+            status="INVALID_ARGUMENT",
+        )
 
 
 def register(router, emulator):
@@ -315,12 +567,12 @@ def register(router, emulator):
     store = SqlStore(emulator)
 
     def base(call) -> str:
-        return f"{call.emulator.url}/v1/projects/{call.params['project']}"
+        return f"{GOOGLE_BASE}/projects/{call.params['project']}"
 
     def check_project(call, permission: str) -> str:
         store.reload_lab()
         project = call.params["project"]
-        if project in store.denied:
+        if not store.visible(project):
             raise ApiError(
                 403,
                 "The client is not authorized to make this request.",
@@ -343,15 +595,27 @@ def register(router, emulator):
             raise ApiError(404, "The Cloud SQL instance does not exist.", "instanceDoesNotExist", status="NOT_FOUND")
         return instance
 
+    def read_body(call) -> dict:
+        try:
+            body = call.request.json()
+        except ValueError:
+            raise _field_invalid("body", "is not JSON") from None
+        if not isinstance(body, dict):
+            raise _field_invalid("body", "must be a DatabaseInstance object")
+        unknown = set(body) - WRITABLE
+        if unknown:
+            raise _field_invalid(sorted(unknown)[0], "is output only or unknown and cannot be set")
+        _validate_settings(body.get("settings") or {})
+        return body
+
     def view(call, instance: dict) -> dict:
+        key = (instance["project"], instance["name"])
         out = copy.deepcopy(instance)
         out["selfLink"] = f"{base(call)}/instances/{instance['name']}"
-        pems = store.ca_pems[(instance["project"], instance["name"])]
-        out["serverCaCert"] = _ssl_cert(pems[0], instance["name"], instance["project"])
-        settings = out["settings"]
-        settings["ipConfiguration"]["requireSsl"] = (
-            settings["ipConfiguration"].get("sslMode") != "ALLOW_UNENCRYPTED_AND_ENCRYPTED"
-        )
+        out["serverCaCert"] = _ssl_cert(store.ca_pems(key)[0], instance["name"])
+        dns_name = store.dns_name(key)
+        if dns_name:
+            out["dnsName"] = dns_name
         out["etag"] = hashlib.sha256(json.dumps(instance, sort_keys=True).encode()).hexdigest()
         return out
 
@@ -413,24 +677,23 @@ def register(router, emulator):
         project = check_project(call, "cloudsql.instances.connect")
         with store.lock:
             instance = find(project, call.params["instance"])
-            pems = store.ca_pems[(project, instance["name"])]
+            key = (project, instance["name"])
             body = {
                 "kind": "sql#connectSettings",
-                "serverCaCert": _ssl_cert(pems[0], instance["name"], project),
+                "serverCaCert": _ssl_cert(store.ca_pems(key)[0], instance["name"]),
                 "ipAddresses": copy.deepcopy(instance["ipAddresses"]),
                 "region": instance["region"],
                 "databaseVersion": instance["databaseVersion"],
                 "backendType": "SECOND_GEN",
                 "pscEnabled": False,
-                "serverCaMode": instance["settings"]["ipConfiguration"].get(
-                    "serverCaMode", "GOOGLE_MANAGED_INTERNAL_CA"
-                ),
+                "serverCaMode": store.mode(key),
             }
-            if instance.get("dnsName"):
-                body["dnsName"] = instance["dnsName"]
+            dns_name = store.dns_name(key)
+            if dns_name:
+                body["dnsName"] = dns_name
                 body["dnsNames"] = [
                     {
-                        "name": instance["dnsName"],
+                        "name": dns_name,
                         "connectionType": "PRIVATE_SERVICES_ACCESS",
                         "dnsScope": "INSTANCE",
                         "recordManager": "CUSTOMER",
@@ -442,64 +705,46 @@ def register(router, emulator):
         project = check_project(call, "cloudsql.instances.listServerCas")
         with store.lock:
             instance = find(project, call.params["instance"])
-            certs = [_ssl_cert(p, instance["name"], project) for p in store.ca_pems[(project, instance["name"])]]
+            certs = [_ssl_cert(p, instance["name"]) for p in store.ca_pems((project, instance["name"]))]
         return Response(
             body={"certs": certs, "activeVersion": certs[0]["sha1Fingerprint"], "kind": "sql#instancesListServerCas"}
         )
 
-    def validate_settings(settings: dict) -> None:
-        if not isinstance(settings, dict):
-            raise _invalid("settings", "must be an object")
-        ip = settings.get("ipConfiguration") or {}
-        if "sslMode" in ip and ip["sslMode"] not in SSL_MODES:
-            raise _invalid("settings.ip_configuration.ssl_mode", f"'{ip['sslMode']}' is not one of {SSL_MODES}")
-        if "serverCaMode" in ip and ip["serverCaMode"] not in CA_MODES:
-            raise _invalid("settings.ip_configuration.server_ca_mode", f"'{ip['serverCaMode']}'")
-        backup = settings.get("backupConfiguration") or {}
-        start = backup.get("startTime")
-        if start is not None and (
-            len(start) != 5
-            or start[2] != ":"
-            or not (start[:2] + start[3:]).isdigit()
-            or int(start[:2]) > 23
-            or start[3:] != "00"
-        ):
-            raise _invalid(
-                "settings.backup_configuration.start_time", f"'{start}' must be HH:00 (backups start on the hour, UTC)"
-            )
-        days = backup.get("transactionLogRetentionDays")
-        if days is not None and not (isinstance(days, int) and 1 <= days <= 35):
-            raise _invalid("settings.backup_configuration.transaction_log_retention_days", f"{days!r} not in 1..35")
-
     def patch(call):
         project = check_project(call, "cloudsql.instances.update")
-        try:
-            body = call.request.json()
-        except ValueError:
-            raise _invalid("body", "is not JSON") from None
-        if not isinstance(body, dict):
-            raise _invalid("body", "must be a DatabaseInstance object")
-        unknown = set(body) - WRITABLE
-        if unknown:
-            raise _invalid(sorted(unknown)[0], "is output only or unknown and cannot be patched")
+        body = read_body(call)
         name = call.params["instance"]
+        key = (project, name)
         with store.lock:
             instance = find(project, name)
-            validate_settings(body.get("settings") or {})
+            sent = body.get("settings") or {}
+            if instance.get("masterInstanceName"):
+                _check_replica_settings(sent)
             merged = copy.deepcopy(instance)
             _merge(merged, {k: v for k, v in body.items() if k not in ("name", "project", "kind")})
-            ip = merged["settings"].get("ipConfiguration") or {}
-            if not ip.get("ipv4Enabled") and not ip.get("privateNetwork"):
-                raise ApiError(
-                    400,
-                    "At least one of public IP or private IP must be enabled.",
-                    "invalid",
-                    status="INVALID_ARGUMENT",
-                )
+            ip = merged["settings"].setdefault("ipConfiguration", {})
+            ip.update(
+                _reconcile_ssl(instance["settings"].get("ipConfiguration") or {}, sent.get("ipConfiguration") or {})
+            )
+            _check_addresses(ip)
+            container = store.lab_containers.get(key)
+            old_policy = instance["settings"].get("activationPolicy", "ALWAYS")
+            new_policy = merged["settings"].get("activationPolicy", "ALWAYS")
+            new_mode = ip.get("serverCaMode") or INTERNAL_CA
 
         def apply():
+            if container and new_mode != store.lab_modes.get(key, new_mode):
+                return (
+                    f"The lab server in {container} has a {store.lab_modes[key]} certificate, issued by the lab "
+                    f"(cloudsql_lab): set its mode to {new_mode} with cloudsql_lab_server_ca_modes and run the "
+                    "lab's database play again."
+                )
+            if container and new_policy != old_policy:
+                problem = store.activate_lab(container, store.lab_services[key], new_policy)
+                if problem:
+                    return problem
             with store.lock:
-                current = store.instances[(project, name)]
+                current = store.instances[key]
                 version = int(current["settings"].get("settingsVersion", "1")) + 1
                 merged["settings"]["settingsVersion"] = str(version)
                 ip_addresses = [a for a in merged["ipAddresses"] if a["type"] != "PRIMARY"]
@@ -510,59 +755,43 @@ def register(router, emulator):
                     )
                     ip_addresses.insert(0, public)
                 merged["ipAddresses"] = ip_addresses
-                store.instances[(project, name)] = merged
+                store.instances[key] = merged
+                store._ensure_ca(key)
+                if new_policy != old_policy:
+                    store.activation_log.append(
+                        {
+                            "project": project,
+                            "instance": name,
+                            "activationPolicy": new_policy,
+                            "time": _now(),
+                            "lab_container": container,
+                        }
+                    )
             return None
 
         return Response(body=new_operation(call, name, "UPDATE", apply))
 
     def insert(call):
         project = check_project(call, "cloudsql.instances.create")
-        try:
-            body = call.request.json()
-        except ValueError:
-            raise _invalid("body", "is not JSON") from None
-        if not isinstance(body, dict) or not body.get("name"):
-            raise _invalid("name", "is required")
-        name = body["name"]
-        master = (body.get("masterInstanceName") or "").split(":")[-1]
-        if not master:
-            raise ApiError(
-                400,
-                "This emulator creates read replicas only: set masterInstanceName.",
-                "invalid",
-                status="INVALID_ARGUMENT",
+        body = read_body(call)
+        name = body.get("name")
+        if not name:
+            raise _field_invalid("name", "is required")
+        if not NAME_RE.match(str(name)):
+            raise _invalid(
+                f"instance name ({name}): use lowercase letters, digits and hyphens, start with a letter, "
+                "end with a letter or digit, at most 98 characters."
             )
+        master = (body.get("masterInstanceName") or "").split(":")[-1]
         with store.lock:
             if (project, name) in store.instances:
                 raise ApiError(
                     409, "The Cloud SQL instance already exists.", "instanceAlreadyExists", status="ALREADY_EXISTS"
                 )
-            primary = find(project, master)
-            if primary.get("masterInstanceName"):
-                raise _invalid(
-                    "masterInstanceName", f"'{master}' is itself a replica; replicas of replicas are not supported here"
-                )
-            validate_settings(body.get("settings") or {})
-            region = body.get("region") or primary["region"]
-            settings = copy.deepcopy(primary["settings"])
-            settings["backupConfiguration"] = {"kind": "sql#backupConfiguration", "enabled": False}
-            settings["settingsVersion"] = "1"
-            settings.pop("locationPreference", None)
-            _merge(settings, body.get("settings") or {})
-            private = next((a["ipAddress"] for a in primary["ipAddresses"] if a["type"] == "PRIVATE"), None)
-            octets = (private or "10.20.0.5").split(".")
-            private_ip = ".".join([*octets[:3], str((int(octets[3]) + 1 + len(store.instances)) % 250 + 2)])
-            placeholder = store.add_instance(
-                project,
-                name,
-                region=region,
-                private_ip=private_ip,
-                dns_name=f"{name}.{region}.sql.emulator.internal" if primary.get("dnsName") else None,
-                ca_pems=store.ca_pems[(project, master)],
-                master=master,
-                database_version=body.get("databaseVersion") or primary["databaseVersion"],
-                settings=settings,
-            )
+            if master:
+                placeholder, op_type = insert_replica(project, name, master, body), "CREATE_REPLICA"
+            else:
+                placeholder, op_type = insert_primary(project, name, body), "CREATE"
             placeholder["state"] = "PENDING_CREATE"
 
         def apply():
@@ -570,7 +799,67 @@ def register(router, emulator):
                 store.instances[(project, name)]["state"] = "RUNNABLE"
             return None
 
-        return Response(body=new_operation(call, name, "CREATE_REPLICA", apply))
+        return Response(body=new_operation(call, name, op_type, apply))
+
+    def insert_primary(project: str, name: str, body: dict) -> dict:
+        settings = copy.deepcopy(body.get("settings") or {})
+        for field, value in (
+            ("region", body.get("region")),
+            ("databaseVersion", body.get("databaseVersion")),
+            ("settings.tier", settings.get("tier")),
+        ):
+            if not value:
+                raise _invalid(f"{field} is required to create a primary instance.")
+        ip = settings.setdefault("ipConfiguration", {})
+        ip.setdefault("ipv4Enabled", True)  # Cloud SQL's default: a public IP unless told otherwise
+        ip.update(_reconcile_ssl({}, ip))
+        ip.setdefault("serverCaMode", INTERNAL_CA)
+        _check_addresses(ip)
+        settings.setdefault("activationPolicy", "ALWAYS")
+        region = body["region"]
+        private_ip = store.new_private_ip() if ip.get("privateNetwork") else None
+        return store.add_instance(
+            project,
+            name,
+            region=region,
+            private_ip=private_ip,
+            public_ip=f"34.86.1.{2 + store._next_ip % 250}" if ip.get("ipv4Enabled") else None,
+            database_version=body["databaseVersion"],
+            settings=settings,
+            server_ca_mode=ip["serverCaMode"],
+        )
+
+    def insert_replica(project: str, name: str, master: str, body: dict) -> dict:
+        primary = find(project, master)
+        if primary.get("masterInstanceName"):
+            raise _field_invalid(
+                "masterInstanceName", f"'{master}' is itself a replica; replicas of replicas are not supported here"
+            )
+        sent = body.get("settings") or {}
+        _check_replica_settings(sent)
+        region = body.get("region") or primary["region"]
+        settings = copy.deepcopy(primary["settings"])
+        settings["backupConfiguration"] = {"kind": "sql#backupConfiguration", "enabled": False}
+        settings["settingsVersion"] = "1"
+        settings["activationPolicy"] = "ALWAYS"
+        settings.pop("locationPreference", None)
+        # a replica gets its own server CA, in the mode it asks for (the API's default otherwise)
+        settings["ipConfiguration"]["serverCaMode"] = INTERNAL_CA
+        _merge(settings, sent)
+        ip = settings["ipConfiguration"]
+        ip.update(_reconcile_ssl(primary["settings"]["ipConfiguration"], sent.get("ipConfiguration") or {}))
+        has_private = any(a["type"] == "PRIVATE" for a in primary["ipAddresses"])
+        return store.add_instance(
+            project,
+            name,
+            region=region,
+            private_ip=store.new_private_ip() if has_private else None,
+            public_ip=f"34.86.2.{2 + store._next_ip % 250}" if ip.get("ipv4Enabled") else None,
+            master=master,
+            database_version=body.get("databaseVersion") or primary["databaseVersion"],
+            settings=settings,
+            server_ca_mode=ip["serverCaMode"],
+        )
 
     def promote(call):
         project = check_project(call, "cloudsql.instances.promoteReplica")
@@ -632,10 +921,6 @@ def register(router, emulator):
         scopes=SCOPES,
     )
     return store
-
-
-def _invalid(field: str, why: str) -> ApiError:
-    return ApiError(400, f"Invalid request: {field} {why}.", "invalid", status="INVALID_ARGUMENT")
 
 
 def _number(project: str) -> int:
