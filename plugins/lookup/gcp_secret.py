@@ -16,21 +16,32 @@ description:
 options:
   _terms:
     description:
-      - Secret IDs (with O(project)) or full names C(projects/P/secrets/S) or C(projects/P/secrets/S/versions/V).
+      - Secret IDs (with O(project), and O(location) for a regional secret) or full names
+        C(projects/P/secrets/S[/versions/V]) (global secrets) or C(projects/P/locations/L/secrets/S[/versions/V])
+        (regional secrets). C(P) is the project ID or the project number, as Secret Manager writes names.
     required: true
     type: list
     elements: str
   project:
-    description: Project of secrets given by ID.
+    description: Project (ID or number) of secrets given by ID.
     type: str
     env:
       - name: GCP_PROJECT
+  location:
+    description:
+      - Location (a region such as V(europe-west3)) of regional secrets given by ID. Unset, secrets given by ID
+        are global. Full names carry their own location.
+    type: str
   version:
     description: Version of secrets given without one (a number or V(latest)).
     type: str
     default: latest
   api_endpoint:
-    description: Base URL of the Secret Manager API (C(/v1) is appended).
+    description:
+      - Base URL of the Secret Manager API (C(/v1) is appended).
+      - Regional secrets are served by the location's own endpoint. With the default, a regional secret of
+        location C(L) is read from C(https://secretmanager.L.rep.googleapis.com); an endpoint containing
+        C({location}) gets the location filled in; any other endpoint (a private one) is used as is for both.
     type: str
     default: https://secretmanager.googleapis.com
     env:
@@ -39,6 +50,10 @@ extends_documentation_fragment:
   - nearzero.gcp.gcp_auth
 notes:
   - Needs the Secret Manager Secret Accessor role (C(secretmanager.versions.access)) on the secret.
+  - Secret Manager accepts only the C(https://www.googleapis.com/auth/cloud-platform) OAuth scope. With
+    O(auth_kind=machineaccount) the token carries the VM's access scopes, so the VM's service account needs the
+    cloud-platform scope ("Allow full access to all Cloud APIs"); otherwise the lookup fails naming the missing
+    scope and that fix.
 """
 
 EXAMPLES = r"""
@@ -50,6 +65,12 @@ EXAMPLES = r"""
 - name: A pinned version by full name
   ansible.builtin.debug:
     msg: "{{ lookup('nearzero.gcp.gcp_secret', 'projects/prod-db/secrets/api-key/versions/3') | length }} bytes"
+
+- name: A regional secret kept in Europe (read from secretmanager.europe-west3.rep.googleapis.com)
+  ansible.builtin.set_fact:
+    engine_db_password: "{{ lookup('nearzero.gcp.gcp_secret', 'nearzero-db-password', project='prod-db',
+                            location='europe-west3') }}"
+  no_log: true
 """
 
 RETURN = r"""
@@ -81,12 +102,14 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError(f"gcp_secret: unknown option(s) {', '.join(unknown)}. Valid options: "
                                      f"{', '.join(sorted(set(self._options) - {'_terms'}))}.")
         try:
-            api = SecretManagerApi(client_from_options(self.get_option), self.get_option("api_endpoint"))
+            api = SecretManagerApi(client_from_options(self.get_option), self.get_option("api_endpoint"),
+                                   auth_kind=self.get_option("auth_kind"))
             values = []
             for term in terms:
-                project, secret, version = parse_name(str(term), self.get_option("project"),
-                                                      str(self.get_option("version")))
-                raw = api.access(project, secret, version)
+                project, location, secret, version = parse_name(str(term), self.get_option("project"),
+                                                                str(self.get_option("version")),
+                                                                self.get_option("location"))
+                raw = api.access(project, secret, version, location)
                 try:
                     values.append(raw.decode("utf-8"))
                 except UnicodeDecodeError:
