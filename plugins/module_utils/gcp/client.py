@@ -115,16 +115,28 @@ class GcpClient:
         time.sleep(delay)
 
     def request(self, method: str, url: str, params: Mapping[str, Any] | None = None, json: Any = None,
-                context: Mapping[str, Any] | None = None, retry: bool = True) -> requests.Response:
+                context: Mapping[str, Any] | None = None, retry: bool | str = True) -> requests.Response:
         """Send one API request and return the ``requests.Response`` (2xx only).
 
-        ``context`` feeds error messages (see errors.explain_http_error). Retries as described
-        in the module docstring; ``retry=False`` sends exactly once.
+        ``context`` feeds error messages (see errors.explain_http_error). ``retry`` says which
+        failures are sent again (with backoff, up to ``retries`` extra attempts):
+
+        - ``True``: every transient failure (429, 5xx, rate-limit 403, connection errors,
+          timeouts). For reads and idempotent mutations (a PATCH carrying the whole desired
+          state), where a repeat after a lost response does no harm.
+        - ``"unprocessed"``: only failures where the server did not act on the request: 429,
+          rate-limit 403s and connections that were never established. For mutations a repeat
+          could apply twice (promoteReplica).
+        - ``False``: exactly once.
+
+        Every GcpError raised here carries ``attempts`` and ``elapsed``, and its message says them.
         """
         attempts = self.retries + 1 if retry else 1
         refreshed_after_401 = False
         last_problem = None
         attempt = 0
+        started = time.monotonic()
+        not_retried = ""
         while attempt < attempts:
             try:
                 token = self.ensure_token()
@@ -134,6 +146,9 @@ class GcpClient:
                     auth_exceptions.RefreshError) as exc:
                 last_problem = exc
                 attempt += 1
+                if retry == "unprocessed" and not _never_sent(exc):
+                    not_retried = "; not retried: the request may have reached the API, and repeating it is unsafe"
+                    break
                 if attempt < attempts:
                     self._sleep(attempt - 1)
                 continue
@@ -142,25 +157,35 @@ class GcpClient:
                 refreshed_after_401 = True
                 self.ensure_token(stale_token=token)
                 continue
-            if resp.status_code in RETRY_STATUSES or (resp.status_code == 403 and _is_rate_limit(resp)):
+            rate_limited = resp.status_code == 429 or (resp.status_code == 403 and _is_rate_limit(resp))
+            if rate_limited or resp.status_code in RETRY_STATUSES:
                 last_problem = resp
                 attempt += 1
+                if retry == "unprocessed" and not rate_limited:
+                    not_retried = "; not retried: the API may have acted on it, and repeating it is unsafe"
+                    break
                 if attempt < attempts:
                     self._sleep(attempt - 1, resp)
                 continue
             if resp.status_code >= 400:
-                raise explain_http_error(resp.status_code, resp.text, url, context)
+                # a definitive answer; worth telling only when transient failures came before it
+                raise explain_http_error(resp.status_code, resp.text, url, context).tried(
+                    attempt + 1, time.monotonic() - started, say=attempt > 0)
             return resp
+        elapsed = time.monotonic() - started
+        if not retry and last_problem is not None:
+            not_retried = "; sent once by design"
         if isinstance(last_problem, requests.Response):
-            raise explain_http_error(last_problem.status_code, last_problem.text, url, context)
+            raise explain_http_error(last_problem.status_code, last_problem.text, url, context).tried(
+                attempt, elapsed, not_retried)
         ctx = context or {}
         in_project = f" in project '{ctx['project']}'" if ctx.get("project") else ""
         option = f" ({ctx['endpoint_option']})" if ctx.get("endpoint_option") else ""
         raise GcpError(
-            f"Could not reach {url} for {ctx.get('resource', 'the request')}{in_project} after {attempts} "
-            f"attempt(s): {_short(last_problem)}. Check the network, proxy settings and the API endpoint option"
+            f"Could not reach {url} for {ctx.get('resource', 'the request')}{in_project}: "
+            f"{_short(last_problem)}. Check the network, proxy settings and the API endpoint option"
             f"{option}.",
-            project=ctx.get("project"), url=url, kind="network")
+            project=ctx.get("project"), url=url, kind="network").tried(attempt, elapsed, not_retried)
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None,
                  context: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -198,21 +223,21 @@ class GcpClient:
             seen.add(token)
             params["pageToken"] = token
 
-    def wait_operation(self, operation: Mapping[str, Any] | str, timeout: float = 600.0, poll_interval: float = 1.0,
-                       max_interval: float = 10.0, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Poll a long-running operation until ``status == DONE``; raise GcpError on error or timeout.
+    def wait_operation(self, url: str, operation: Mapping[str, Any] | None = None, timeout: float = 600.0,
+                       poll_interval: float = 1.0, max_interval: float = 10.0,
+                       context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Poll the operation at ``url`` until ``status == DONE``; raise GcpError on error or timeout.
 
-        ``operation`` is the Operation dict returned by a mutation (its ``selfLink`` is polled)
-        or the operation URL itself. Works for Compute, SQL Admin and any API whose operations
-        carry ``status``/``error.errors[]``.
+        ``url`` is built by the caller from its configured endpoint and the operation's name,
+        never taken from the Operation's ``selfLink``: Google always names its public host there,
+        whatever endpoint (a private one, a proxy) the caller was told to use. ``operation`` is
+        the Operation the mutation returned, if any (no poll is needed when it is already DONE).
+        Each poll is a GET with the client's retries. Works for Compute, SQL Admin and any API
+        whose operations carry ``status``/``error.errors[]``.
         """
-        op: Mapping[str, Any] | None
-        if isinstance(operation, str):
-            url, op = operation, None
-        else:
-            url, op = operation.get("selfLink") or "", operation
         if not url:
-            raise GcpError(f"Cannot wait for an operation without a selfLink: {operation!r}", kind="operation")
+            raise GcpError("Cannot wait for an operation without its URL.", kind="operation")
+        op = operation
         deadline = time.monotonic() + float(timeout)
         interval = float(poll_interval)
         while op is None or op.get("status") != "DONE":
@@ -237,6 +262,20 @@ def _is_rate_limit(resp: requests.Response) -> bool:
     """Whether a 403 is a rate limit (retried) rather than a denied permission."""
     _msg, reasons = parse_error_body(resp.text)
     return any(r in RATE_REASONS for r in reasons)
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Whether a transport failure happened before the request left this machine (safe to repeat).
+
+    A connect timeout or a refused/unresolvable connection never carried the request; a read
+    timeout or a dropped connection may have, after the server acted on it.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, (auth_exceptions.RefreshError, auth_exceptions.TransportError)):
+        return True  # the token fetch failed: the API request itself was never sent
+    cause = exc.args[0] if exc.args else None
+    return type(getattr(cause, "reason", None)).__name__ == "NewConnectionError"
 
 
 def _short(exc: object) -> str:

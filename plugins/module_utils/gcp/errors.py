@@ -30,8 +30,21 @@ class GcpError(Exception):
         self.url = url
         # Coarse classification callers switch on: not_found, permission_denied,
         # api_disabled, bad_request, unauthenticated, network, timeout, operation,
-        # credentials, http.
+        # credentials, http, pending (a mutation was accepted but its outcome is not known).
         self.kind = kind
+        # set by GcpClient.request: how many times the request was sent, over how many seconds
+        self.attempts: int | None = None
+        self.elapsed: float | None = None
+        # the long-running Operation this error is about, when the API had accepted the change
+        self.operation: str | None = None
+
+    def tried(self, attempts: int, elapsed: float, note: str = "", say: bool = True) -> GcpError:
+        """Record how often the request was sent (and, with ``say``, tell it in the message); return self."""
+        self.attempts, self.elapsed = attempts, elapsed
+        if say:
+            self.message = f"{self.message} Gave up after {attempts} attempt(s) over {elapsed:.1f} s{note}."
+            self.args = (self.message,)
+        return self
 
 
 def parse_error_body(text: str | None) -> tuple[str, list[str]]:

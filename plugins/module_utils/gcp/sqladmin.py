@@ -7,6 +7,7 @@ the instance, the project, the permission and the fix.
 from __future__ import annotations
 
 import copy
+import time
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
@@ -108,12 +109,12 @@ class SqlAdminApi:
         except GcpError as exc:
             raise self._explain_missing(exc, project, instance) from None
 
-    def _post(self, method: str, url: str, project: str, instance: str, permission: str,
-              body: Resource | None = None) -> Resource:
+    def _mutate(self, method: str, url: str, project: str, instance: str, permission: str,
+                 body: Resource | None = None, retry: bool | str = True) -> Resource:
+        """Send a mutation (``retry`` as in GcpClient.request) and return the Operation it started."""
         ctx = self._context(project, instance, permission, ADMIN_ROLE)
         try:
-            # mutations are not retried blindly: a lost response could apply a change twice
-            resp = self.client.request(method, url, json=body, context=ctx, retry=False)
+            resp = self.client.request(method, url, json=body, context=ctx, retry=retry)
         except GcpError as exc:
             raise self._explain_missing(exc, project, instance) from None
         return resp.json()
@@ -139,37 +140,105 @@ class SqlAdminApi:
                          "cloudsql.instances.listServerCas")
         return data.get("certs") or []
 
-    def patch(self, project: str, instance: str, body: Resource) -> Resource:
-        """PATCH (merge) the instance; return the Operation."""
-        return self._post("PATCH", f"{self.base}/projects/{project}/instances/{instance}", project, instance,
-                          "cloudsql.instances.update", body)
+    def operation_url(self, project: str, operation: str) -> str:
+        """Where an Operation is polled: always under the configured endpoint, never its selfLink's host."""
+        return f"{self.base}/projects/{project}/operations/{operation}"
 
-    def insert(self, project: str, body: Resource) -> Resource:
-        """Create an instance (here: a read replica); return the Operation."""
-        return self._post("POST", f"{self.base}/projects/{project}/instances", project, body["name"],
-                          "cloudsql.instances.create", body)
+    def patch(self, project: str, instance: str, body: Resource) -> Resource:
+        """PATCH (merge) the instance; return the Operation.
+
+        Retried on 429/5xx/connection errors/timeouts: the body carries the whole desired state of
+        what it names, so a repeat after a lost response asks for the same end state again.
+        """
+        return self._mutate("PATCH", f"{self.base}/projects/{project}/instances/{instance}", project, instance,
+                            "cloudsql.instances.update", body)
+
+    def insert(self, project: str, body: Resource) -> Resource | None:
+        """Create an instance (primary, or replica with ``masterInstanceName``); return the Operation.
+
+        Retried like a PATCH, because a repeat cannot create a second instance (the name is
+        unique). When a retry gets 409 alreadyExists, an earlier attempt whose response was lost
+        may have created it: the instance is read and, when it is what this body asks for (same
+        region, database version and primary) and still being created or just created, the call
+        counts as ours and returns None (the Operation's name was lost with the response: wait
+        with ``wait_created``). Otherwise the 409 is raised: someone else's instance has the name.
+        """
+        name = body["name"]
+        try:
+            return self._mutate("POST", f"{self.base}/projects/{project}/instances", project, name,
+                                "cloudsql.instances.create", body)
+        except GcpError as exc:
+            if exc.status != 409 or not exc.attempts or exc.attempts < 2:
+                raise
+            found = self.get_instance(project, name)
+            if found is None or not _is_ours(found, body):
+                raise
+            return None
 
     def promote_replica(self, project: str, instance: str) -> Resource:
-        """Promote a read replica to a stand-alone primary; return the Operation."""
-        return self._post("POST", f"{self.base}/projects/{project}/instances/{instance}/promoteReplica", project,
-                          instance, "cloudsql.instances.promoteReplica")
+        """Promote a read replica to a stand-alone primary; return the Operation.
+
+        Repeated only when the API cannot have acted on it (429, a connection never made): a
+        promotion is not idempotent (a second one fails once the first has finished).
+        """
+        return self._mutate("POST", f"{self.base}/projects/{project}/instances/{instance}/promoteReplica", project,
+                            instance, "cloudsql.instances.promoteReplica", retry="unprocessed")
 
     def wait(self, operation: Resource, project: str, instance: str, timeout: float) -> Resource:
-        """Wait for an Operation; errors and timeouts name the instance and what to do."""
+        """Wait for an accepted Operation (polled at ``operation_url``, each poll retried).
+
+        Errors: kind ``operation`` when it finished with an error (nothing was applied);
+        ``timeout`` or ``pending`` (polling failed) when the change was submitted and its outcome
+        is unknown: the message says so and names the Operation, ``exc.operation`` carries it.
+        """
         ctx = self._context(project, instance, "cloudsql.instances.get")
-        name = operation.get("name")
-        url = operation.get("selfLink") or f"{self.base}/projects/{project}/operations/{name}"
+        name = operation.get("name") or ""
+        what = f"The {operation.get('operationType', '')} operation {name} on Cloud SQL instance '{instance}'"
+        check = (f"check `gcloud sql operations describe {name} --project {project}`, then re-run (it converges "
+                 "either way)")
+        url = self.operation_url(project, name)
         try:
-            return self.client.wait_operation(url, timeout=timeout, poll_interval=0.5, max_interval=5.0, context=ctx)
+            return self.client.wait_operation(url, operation, timeout=timeout, poll_interval=0.5, max_interval=5.0,
+                                              context=ctx)
         except GcpError as exc:
-            if exc.kind == "timeout":
-                raise GcpError(
-                    f"The {operation.get('operationType', '')} operation {name} on Cloud SQL instance '{instance}' "
-                    f"did not finish within {timeout} s. It may still complete: check `gcloud sql operations "
-                    f"describe {name} --project {project}`, then re-run (or raise the timeout).",
-                    project=project, url=url, kind="timeout") from None
             if exc.kind == "operation":
+                failed = GcpError(f"{what} in project '{project}' failed, so it changed nothing: {exc.message}",
+                                  project=project, url=url, kind="operation")
+                failed.operation = name
+                raise failed from None
+            if exc.kind == "timeout":
+                pending = GcpError(f"{what} was submitted and accepted but did not finish within {timeout} s. It may "
+                                   f"still complete: {check} (or raise the timeout).",
+                                   project=project, url=url, kind="timeout")
+            else:
+                pending = GcpError(f"{what} was submitted and accepted, but polling it failed, so its outcome is "
+                                   f"unknown: {exc.message} It may still complete: {check}.",
+                                   status=exc.status, reason=exc.reason, project=project, url=url, kind="pending")
+            pending.operation = name
+            raise pending from None
+
+    def wait_created(self, project: str, instance: str, timeout: float) -> Resource:
+        """Poll the instance until it is RUNNABLE (after an insert whose Operation name was lost)."""
+        deadline = time.monotonic() + float(timeout)
+        interval = 0.5
+        while True:
+            found = self.get_instance(project, instance) or {}
+            if found.get("state") == "RUNNABLE":
+                return found
+            if time.monotonic() + interval > deadline:
                 raise GcpError(
-                    f"The {operation.get('operationType', '')} operation on Cloud SQL instance '{instance}' in "
-                    f"project '{project}' failed: {exc.message}", project=project, url=url, kind="operation") from None
-            raise
+                    f"Cloud SQL instance '{instance}' was submitted for creation but is still "
+                    f"{found.get('state', 'missing')} after {timeout} s. It may still complete: check `gcloud sql "
+                    f"instances describe {instance} --project {project}`, then re-run.",
+                    project=project, kind="timeout")
+            time.sleep(interval)
+            interval = min(interval * 1.5, 5.0)
+
+
+def _is_ours(found: Resource, body: Resource) -> bool:
+    """Whether an existing instance is the one ``body`` (an insert) asks for, being or just created."""
+    master = (body.get("masterInstanceName") or "").split(":")[-1]
+    return (found.get("state") in ("PENDING_CREATE", "RUNNABLE")
+            and found.get("region") == body.get("region")
+            and found.get("databaseVersion") == body.get("databaseVersion")
+            and (found.get("masterInstanceName") or "").split(":")[-1] == master)

@@ -144,3 +144,118 @@ def test_cloudsql_play_sets_the_credential_once_for_the_group(sql, emulator, tmp
     assert replica["masterInstanceName"] == "p1:db-us" and replica["region"] == "europe-west3"
     assert store.instances[("p1", "db-us")]["settings"]["ipConfiguration"]["sslMode"] == "ENCRYPTED_ONLY"
     assert play() == 0
+
+
+PRIMARY = {"region": "europe-west3", "tier": "db-custom-2-8192", "database_version": "POSTGRES_16"}
+
+
+def test_creates_a_private_primary_with_the_policy(run_module, sql, emulator):
+    store, args = sql
+    policy = dict(POLICY, backups=dict(POLICY["backups"], location="eu"))
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-new", **PRIMARY, **policy), check=True,
+                                diff=True)
+    assert not failed and result["changed"] and ("p1", "db-new") not in store.instances
+    assert result["changes"] == [{"path": "instance", "before": None,
+                                  "after": "primary POSTGRES_16 (db-custom-2-8192) in europe-west3"}]
+    assert result["diff"]["after"]["settings"]["ipConfiguration"]["serverCaMode"] == "GOOGLE_MANAGED_CAS_CA"
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-new", **PRIMARY, **policy))
+    assert not failed, result["msg"]
+    assert result["created"] and result["changed"] and [c["path"] for c in result["applied"]] == ["instance"]
+    inserts = [r for r in emulator.requests if r.method == "POST" and r.path == "/v1/projects/p1/instances"]
+    assert len(inserts) == 1 and "masterInstanceName" not in inserts[0].json()
+    created = store.instances[("p1", "db-new")]
+    assert created["state"] == "RUNNABLE" and "masterInstanceName" not in created
+    assert (created["region"], created["databaseVersion"], created["settings"]["tier"]) == \
+        ("europe-west3", "POSTGRES_16", "db-custom-2-8192")
+    assert [a["type"] for a in created["ipAddresses"]] == ["PRIVATE"]
+    ip = created["settings"]["ipConfiguration"]
+    assert (ip["ipv4Enabled"], ip["sslMode"], ip["requireSsl"], ip["serverCaMode"]) == \
+        (False, "ENCRYPTED_ONLY", False, "GOOGLE_MANAGED_CAS_CA")
+    backup = created["settings"]["backupConfiguration"]
+    assert (backup["enabled"], backup["location"], backup["pointInTimeRecoveryEnabled"]) == (True, "eu", True)
+    assert created["settings"]["deletionProtectionEnabled"] is True
+    failed, again = run_module("cloudsql_instance", dict(args, name="db-new", **PRIMARY, **policy))
+    assert not failed and not again["changed"] and again["changes"] == []
+
+
+def test_missing_primary_without_creation_options_names_them(run_module, sql, emulator):
+    _store, args = sql
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-new", region="europe-west3", **POLICY))
+    assert failed and "'db-new' does not exist in project 'p1'" in result["msg"]
+    assert "set tier, database_version" in result["msg"] and "master_instance" in result["msg"]
+    assert not [r for r in emulator.requests if r.method == "POST" and r.path.startswith("/v1/")]
+
+
+def test_server_ca_mode_is_changed_only_when_asked(run_module, sql):
+    store, args = sql
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-us", **POLICY))
+    assert not failed and store.instances[("p1", "db-us")]["settings"]["ipConfiguration"]["serverCaMode"] == \
+        "GOOGLE_MANAGED_CAS_CA"  # omitted: left alone
+    internal = dict(args, name="db-us", server_ca_mode="GOOGLE_MANAGED_INTERNAL_CA", **POLICY)
+    failed, result = run_module("cloudsql_instance", internal)
+    assert not failed and [c["path"] for c in result["applied"]] == ["settings.ipConfiguration.serverCaMode"]
+    assert store.instances[("p1", "db-us")]["settings"]["ipConfiguration"]["serverCaMode"] == \
+        "GOOGLE_MANAGED_INTERNAL_CA"
+    failed, again = run_module("cloudsql_instance", internal)
+    assert not failed and not again["changed"]
+
+
+def test_replica_takes_its_primarys_ca_mode(run_module, sql):
+    store, args = sql
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-eu", master_instance="db-us",
+                                                          region="europe-west3", **POLICY))
+    assert not failed and result["created"]
+    assert store.instances[("p1", "db-eu")]["settings"]["ipConfiguration"]["serverCaMode"] == "GOOGLE_MANAGED_CAS_CA"
+
+
+def test_stale_require_ssl_is_cleared(run_module, sql, emulator):
+    """An instance left with the legacy requireSsl true beside ENCRYPTED_ONLY is drift, and is fixed."""
+    store, args = sql
+    run_module("cloudsql_instance", dict(args, name="db-us", **POLICY))
+    ip = store.instances[("p1", "db-us")]["settings"]["ipConfiguration"]
+    ip["requireSsl"] = True
+    emulator.clear_requests()
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-us", **POLICY))
+    assert not failed and result["changes"] == [{"path": "settings.ipConfiguration.requireSsl", "before": True,
+                                                 "after": False}]
+    patches = [r.json() for r in emulator.requests if r.method == "PATCH"]
+    assert patches[0]["settings"]["ipConfiguration"]["requireSsl"] is False
+    assert store.instances[("p1", "db-us")]["settings"]["ipConfiguration"]["requireSsl"] is False
+
+
+def test_trusted_client_certificates_set_require_ssl(run_module, sql):
+    store, args = sql
+    failed, _result = run_module("cloudsql_instance", dict(args, name="db-us",
+                                                           ssl_mode="TRUSTED_CLIENT_CERTIFICATE_REQUIRED", **POLICY))
+    assert not failed
+    ip = store.instances[("p1", "db-us")]["settings"]["ipConfiguration"]
+    assert (ip["sslMode"], ip["requireSsl"]) == ("TRUSTED_CLIENT_CERTIFICATE_REQUIRED", True)
+
+
+def test_activation_policy_fences_without_touching_the_policy(run_module, sql, emulator):
+    store, args = sql
+    fence = dict(args, name="db-us", activation_policy="NEVER", apply_policy=False,
+                 private_network="projects/p1/global/networks/trading")
+    failed, result = run_module("cloudsql_instance", fence, check=True)
+    assert not failed and result["changed"] and store.activation_log == []
+    failed, result = run_module("cloudsql_instance", fence)
+    assert not failed and [c["path"] for c in result["applied"]] == ["settings.activationPolicy"]
+    assert [r.json() for r in emulator.requests if r.method == "PATCH"] == [{"settings": {"activationPolicy": "NEVER"}}]
+    assert store.instances[("p1", "db-us")]["settings"]["activationPolicy"] == "NEVER"
+    assert [e["activationPolicy"] for e in store.activation_log] == ["NEVER"]
+    assert store.instances[("p1", "db-us")]["settings"]["ipConfiguration"]["sslMode"] == \
+        "ALLOW_UNENCRYPTED_AND_ENCRYPTED"  # apply_policy false: the rest left alone
+    failed, again = run_module("cloudsql_instance", fence)
+    assert not failed and not again["changed"]
+    failed, result = run_module("cloudsql_instance", dict(fence, activation_policy="ALWAYS"))
+    assert not failed and store.instances[("p1", "db-us")]["settings"]["activationPolicy"] == "ALWAYS"
+
+
+def test_operations_are_polled_at_the_configured_endpoint(run_module, sql, emulator):
+    """Operations' selfLinks name sqladmin.googleapis.com, as Google's do; every poll still goes to api_endpoint."""
+    _store, args = sql
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-us", **POLICY))
+    assert not failed and len(result["operations"]) == 1
+    polls = [r for r in emulator.requests if r.method == "GET" and "/operations/" in r.path]
+    assert polls and {r.path for r in polls} == {f"/v1/projects/p1/operations/{result['operations'][0]}"}
+    assert result["instance"]["selfLink"].startswith("https://sqladmin.googleapis.com/v1/")
