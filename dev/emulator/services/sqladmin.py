@@ -736,7 +736,7 @@ def register(router, emulator):
             if container and new_mode != store.lab_modes.get(key, new_mode):
                 return (
                     f"The lab server in {container} has a {store.lab_modes[key]} certificate, issued by the lab "
-                    f"(cloudsql_lab): set its mode to {new_mode} with cloudsql_lab_server_ca_modes and run the "
+                    f"(cloudsql_lab): set cloudsql_lab_server_ca_mode: {new_mode} for it and run the "
                     "lab's database play again."
                 )
             if container and new_policy != old_policy:

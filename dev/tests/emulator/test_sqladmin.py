@@ -479,7 +479,7 @@ def test_lab_mode_refuses_a_ca_mode_the_lab_server_does_not_have(emulator, tmp_p
     op = session.patch(f"{base}/instances/db-eu-1",
                        json={"settings": {"ipConfiguration": {"serverCaMode": "GOOGLE_MANAGED_CAS_CA"}}}).json()
     done = wait_done(session, base, op)
-    assert "cloudsql_lab_server_ca_modes" in done["error"]["errors"][0]["message"]
+    assert "cloudsql_lab_server_ca_mode: GOOGLE_MANAGED_CAS_CA" in done["error"]["errors"][0]["message"]
     mode = session.get(f"{base}/instances/db-eu-1/connectSettings").json()["serverCaMode"]
     assert mode == "GOOGLE_MANAGED_INTERNAL_CA"
 
