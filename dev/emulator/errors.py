@@ -173,13 +173,23 @@ def unauthenticated(missing: bool = False) -> ApiError:
     )
 
 
-def insufficient_scopes() -> ApiError:
-    """403 for a token whose scopes do not cover the API."""
+def insufficient_scopes(service: str = "", method: str = "") -> ApiError:
+    """403 for a token whose scopes do not cover the API method (reason ACCESS_TOKEN_SCOPE_INSUFFICIENT)."""
+    details = [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+            "domain": "googleapis.com",
+            "metadata": {"service": service, "method": method} if service else {},
+        }
+    ]
     return ApiError(
         403,
         "Request had insufficient authentication scopes.",
         "insufficientPermissions",
         status="PERMISSION_DENIED",
+        details=details,
+        item_message="Insufficient Permission",
         headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", error="insufficient_scope"'},
     )
 

@@ -6,8 +6,9 @@ service means adding its module and one line to ``SERVICES``.
 
 Every request goes through the same pipeline: record it, count it by route kind, apply
 the configured latency and fault rules, check the bearer token (routes with
-``auth=True``), run the handler, then encode the body (``fields=``, ``prettyPrint``,
-gzip) the way Google front ends do.
+``auth=True``), check the request against the route's discovery method (scopes, query
+parameters, body; see ``discovery.py``), run the handler, then encode the body
+(``fields=``, ``prettyPrint``, gzip) the way Google front ends do.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import dataset
 from . import fields as fields_mod
 from .auth import AuthState, new_key_pair
-from .discovery import check_selection
+from .discovery import Method, NoMethodError, check_selection, method_for
 from .errors import ApiError, OAuthError, for_status, unauthenticated
 from .faults import FaultSet
 from .jsonenc import dumps
@@ -54,6 +55,7 @@ SERVICES = [
 ]
 
 _REQUEST_LOG_LIMIT = 20000
+_RAW = object()  # RecordedRequest.accepted before a discovery method checked the body
 
 
 class EmulatorError(RuntimeError):
@@ -97,6 +99,8 @@ class RecordedRequest:
     kind: str = "unknown"
     status: int | None = None
     time: float = field(default_factory=time.time)
+    # the body as the handler acts on it (output-only fields dropped); raw_body is what was sent
+    accepted: object = field(default=_RAW, repr=False)
 
     @property
     def body(self) -> str:
@@ -104,7 +108,9 @@ class RecordedRequest:
         return self.raw_body.decode("utf-8", "replace")
 
     def json(self):
-        """The body parsed as JSON."""
+        """The body parsed as JSON: for a method with a request schema, the checked body without output-only fields."""
+        if self.accepted is not _RAW:
+            return self.accepted
         return json.loads(self.raw_body or b"null")
 
     def form(self) -> dict[str, str]:
@@ -134,6 +140,7 @@ class Route:
     scopes: tuple
     google: bool
     schema: tuple | None
+    method_spec: Method | None = None
 
 
 @dataclass
@@ -174,9 +181,24 @@ class Router:
         ``auth``: require a valid bearer token (accepted ``scopes``; cloud-platform always works).
         ``google``: a Google API front end (``fields=``, ``prettyPrint``, gzip apply).
         ``schema``: ``(discovery document, response schema)``, e.g. ``("compute.v1", "InstanceList")``,
-        against which ``fields=`` selections are checked.
+        against which ``fields=`` selections are checked; by default the response schema of the
+        kind's discovery method.
+
+        A Google API route's ``kind`` names its discovery method (``discovery.method_for``); its
+        requests are then checked against that method: a token needs one of its ``scopes`` or of
+        ``scopes`` (what the API accepts beyond its document).
+        A kind that maps to no method is served unchecked (a test lists such routes).
         """
-        self.routes.append(Route(method, re.compile(pattern), handler, kind, auth, tuple(scopes), google, schema))
+        spec = None
+        if google:
+            try:
+                spec = method_for(kind)
+            except NoMethodError:
+                spec = None
+        if schema is None and spec is not None and spec.response:
+            schema = (spec.document, spec.response)
+        route = Route(method, re.compile(pattern), handler, kind, auth, tuple(scopes), google, schema, spec)
+        self.routes.append(route)
 
     def match(self, method: str, path: str):
         """``(route, match)``, or ``(None, allowed_methods)`` when nothing serves ``method`` there."""
@@ -497,7 +519,14 @@ class Emulator:
                 if not authorization and request.query.get("access_token"):
                     # Google also takes the token as a query parameter
                     authorization = "Bearer " + request.query["access_token"][-1]
-                call.token = self.auth.check_bearer(authorization, route.scopes)
+                spec = route.method_spec
+                call.token = self.auth.check_bearer(authorization, () if spec else route.scopes)
+                if spec:
+                    spec.check_scopes(call.token, route.scopes)
+            if route.method_spec:
+                route.method_spec.check_query(request.query)
+                if route.method_spec.request:
+                    request.accepted = route.method_spec.clean_body(body)
             response = route.handler(call)
         except ApiError as exc:
             response = Response(exc.code, exc.body(), dict(exc.headers))

@@ -210,16 +210,21 @@ def test_pretty_print_default_and_compact(emulator, api):
     assert len(compact.content) < len(pretty.content)
 
 
-def test_unreachable_zones_and_partial_success(emulator, api):
+def test_unreachable_zones_and_undocumented_parameters(emulator, api):
     emulator.add_instances("p1", [_instance("p1", "us-east1-b", "a"), _instance("p1", "us-east1-c", "b")])
     emulator.set_unreachable("p1", ["us-east1-c"])
-    body = api("projects/p1/aggregated/instances", returnPartialSuccess="true").json()
+    body = api("projects/p1/aggregated/instances").json()
     assert body["unreachables"] == ["zones/us-east1-c"]
     assert list(body["items"]) == ["zones/us-east1-b"]
     assert api("projects/p1/zones/us-east1-c/instances").status_code == 503
-    unknown = api("projects/p1/aggregated/instances", bogusParam="1")
-    assert unknown.status_code == 400
-    assert 'Unknown name "bogusParam"' in unknown.json()["error"]["message"]
+    # compute.v1's discovery document lists returnPartialSuccess on no method: Google refuses it
+    for name in ("bogusParam", "returnPartialSuccess"):
+        unknown = api("projects/p1/aggregated/instances", **{name: "true"})
+        assert unknown.status_code == 400
+        assert unknown.json()["error"]["message"] == (
+            f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
+            f"Field '{name}' could not be found in request message."
+        )
 
 
 def test_project_errors(emulator, api):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +21,6 @@ class ComputeApi:
     def __init__(self, client: GcpClient, endpoint: str | None = None) -> None:
         self.client = client
         self.base = (endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/compute/v1"
-        # None: not tried yet; False: the endpoint rejected returnPartialSuccess with a 400.
-        self._partial_ok: bool | None = None
-        self._partial_lock = threading.Lock()
 
     def _context(self, project: str, resource: str, filter_given: bool) -> dict[str, Any]:
         """What error messages name; a 400 points at the filter when one was given (its usual cause)."""
@@ -43,27 +39,14 @@ class ComputeApi:
         }
 
     def _pages(self, url: str, params: Mapping[str, Any], context: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Yield pages, sending returnPartialSuccess only while the endpoint accepts it."""
-        if self._partial_ok is not False:
-            try:
-                first = self.client.get_json(url, params=dict(params, returnPartialSuccess="true"), context=context)
-            except GcpError as exc:
-                if exc.status != 400:
-                    raise
-                # Newer v1 revisions reject the parameter: remember that and retry without it. If
-                # the 400 came from something else (a bad filter) the retry raises it again.
-                with self._partial_lock:
-                    self._partial_ok = False
-            else:
-                with self._partial_lock:
-                    self._partial_ok = True
-                yield first
-                token = first.get("nextPageToken")
-                if token:
-                    yield from self.client.paginate(
-                        url, params=dict(params, returnPartialSuccess="true", pageToken=token), context=context)
-                return
-        yield from self.client.paginate(url, params=params, context=context)
+        """Yield the pages of a listing.
+
+        Only parameters Compute v1's discovery document lists for the method are sent: Google
+        refuses any other with a 400, so an undocumented one (such as returnPartialSuccess, which
+        the v1 document lists on no method) would fail or cost a retry on every run. Zones out of
+        reach come back in the page's ``unreachables`` without it.
+        """
+        return self.client.paginate(url, params=params, context=context)
 
     def aggregated_instances(self, project: str, filter_expr: str | None = None, fields: str | None = None,
                              max_results: int = 500) -> Iterator[dict[str, Any]]:

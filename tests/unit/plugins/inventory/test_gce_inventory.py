@@ -357,6 +357,25 @@ def test_many_pages(emulator, sa_key_file, tmp_path, strategy):
     assert emulator.tokens_issued == 1
 
 
+@pytest.mark.parametrize("strategy", ["aggregated", "auto", "zonal"])
+def test_a_full_listing_sends_only_documented_parameters(emulator, sa_key_file, tmp_path, strategy):
+    """Every request is one Compute v1 documents: no 400, so no 400-and-retry, whatever the strategy.
+
+    The emulator refuses query parameters the method's discovery document does not list, as Google
+    does (returnPartialSuccess is on no compute.v1 method).
+    """
+    projects = emulator.generate(1200, projects=2, zones=3, seed=7)  # more than one aggregated page each
+    config = write_config(tmp_path, emulator, key_file=sa_key_file, projects=projects, statuses=[],
+                          list_strategy=strategy)
+    assert len(hostvars(ansible_inventory(config).data)) == 1200
+    calls = [r for r in emulator.requests if "/compute/" in r.path]
+    assert calls and {r.status for r in calls} == {200}, sorted({(r.path, r.status) for r in calls})
+    sent = [(r.path, tuple(sorted((k, tuple(v)) for k, v in r.query.items()))) for r in calls]
+    assert len(sent) == len(set(sent)), "a request was sent twice (a retry)"
+    assert not any("returnPartialSuccess" in r.query for r in calls)
+    assert any(r.path.endswith("/global/networks/default") for r in calls)  # the MTU reads too
+
+
 def test_no_speculative_zone_listing_without_spare_workers(lab, sa_key_file, tmp_path):
     """The zones are asked for alongside the probe only when that takes no worker a listing needs."""
     config = write_config(tmp_path, lab, key_file=sa_key_file, projects=[PROJECT], concurrency=1)
