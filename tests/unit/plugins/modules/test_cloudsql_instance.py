@@ -1,5 +1,7 @@
 """cloudsql_instance against the emulator: policy by merge PATCH, check/diff, replicas, promotion, errors."""
 
+import pytest
+
 POLICY = {
     "private_network": "projects/p1/global/networks/trading",
     "backups": {"start_time": "04:00", "location": "us", "retained_backups": 30,
@@ -112,38 +114,94 @@ def test_bad_options_fail_before_any_call(run_module, sql, emulator):
     assert emulator.stats()["requests"].get("sqladmin.instances.get", 0) == 0
 
 
-def test_cloudsql_play_sets_the_credential_once_for_the_group(sql, emulator, tmp_path):
-    """playbooks/cloudsql.yml: group/nearzero.gcp.gcp carries nearzero_gcp_auth to every module call."""
+@pytest.fixture
+def play(sql, tmp_path):
+    """``play(*flags, check_rc=True, **extra_vars) -> (rc, changed, output)``: cloudsql.yml on the emulator."""
     import json
     import re
     import subprocess
 
     from tests.unit.plugins.gce_helpers import BIN, ROOT, base_env
 
-    store, args = sql
-    extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps({
+    _store, args = sql
+    base = {
         "nearzero_db_project": "p1", "nearzero_db_primary_instance": "db-us", "nearzero_db_replica_instance": "db-eu",
         "nearzero_db_private_network": "projects/p1/global/networks/trading",
         "nearzero_sqladmin_endpoint": args["api_endpoint"],
         "nearzero_gcp_auth": {k: args[k] for k in ("auth_kind", "service_account_file", "retries", "retry_backoff")},
-        "ansible_python_interpreter": str(BIN / "python")}))
+        "ansible_python_interpreter": str(BIN / "python")}
 
-    def play(*flags):
-        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-e", f"@{extra}", *flags,
+    def run(*flags, check_rc=True, **extra):
+        path = tmp_path / "vars.json"
+        path.write_text(json.dumps({**base, **extra}))
+        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-e", f"@{path}", *flags,
                                str(ROOT / "playbooks" / "cloudsql.yml")],
                               cwd=ROOT, env=base_env(), capture_output=True, text=True, timeout=300, check=False)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-        return int(re.search(r"localhost\s*: ok=\d+\s+changed=(\d+)", proc.stdout).group(1))
+        output = proc.stdout + proc.stderr
+        if check_rc:
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        found = re.search(r"localhost\s*: ok=\d+\s+changed=(\d+)", proc.stdout)
+        return proc.returncode, int(found.group(1)) if found else None, output
 
-    assert play("--check", "--diff") == 2  # the primary's policy and the replica would change
-    mutations = [r for r in emulator.requests if r.method in ("PATCH", "POST") and r.path.startswith("/v1/projects/")]
-    assert ("p1", "db-eu") not in store.instances and mutations == []
-    assert play() == 2
+    return run
+
+
+def mutations(emulator):
+    return [r for r in emulator.requests if r.method in ("PATCH", "POST") and r.path.startswith("/v1/projects/")]
+
+
+def test_cloudsql_play_sets_the_credential_once_for_the_group(sql, emulator, play):
+    """playbooks/cloudsql.yml: group/nearzero.gcp.gcp carries nearzero_gcp_auth to every module call."""
+    store, _args = sql
+    assert play("--check", "--diff")[1] == 2  # the primary's policy and the replica would change
+    assert ("p1", "db-eu") not in store.instances and mutations(emulator) == []
+    assert play()[1] == 2
     replica = store.instances[("p1", "db-eu")]
     assert replica["masterInstanceName"] == "p1:db-us" and replica["region"] == "europe-west3"
+    primary = store.instances[("p1", "db-us")]["settings"]
+    assert primary["ipConfiguration"]["sslMode"] == "ENCRYPTED_ONLY"
+    assert primary["backupConfiguration"]["location"] == "eu"  # Europe by default
+    assert primary["ipConfiguration"]["serverCaMode"] == "GOOGLE_MANAGED_CAS_CA"  # unset: left alone
+    assert play()[1] == 0
+
+
+@pytest.mark.parametrize("location", ["us", "us-east4", "asia-northeast1", "europe"])
+def test_backups_outside_europe_are_refused_before_any_call(sql, emulator, play, location):
+    _store, _args = sql
+    rc, _changed, output = play(check_rc=False, nearzero_db_backup_location=location)
+    assert rc != 0 and f"nearzero_db_backup_location is '{location}', which is not in Europe" in output
+    assert "backups stored in Europe" in output and "nearzero_db_backup_location_outside_europe_ok: true" in output
+    assert not [r for r in emulator.requests if r.path.startswith("/v1/")]
+
+
+def test_backups_outside_europe_when_the_operator_allows_them(sql, play):
+    store, _args = sql
+    play(nearzero_db_backup_location="us", nearzero_db_backup_location_outside_europe_ok=True)
+    assert store.instances[("p1", "db-us")]["settings"]["backupConfiguration"]["location"] == "us"
+
+
+def test_server_ca_mode_and_european_region_pass_through(sql, play):
+    store, _args = sql
+    play(nearzero_db_backup_location="europe-west3", nearzero_db_server_ca_mode="GOOGLE_MANAGED_INTERNAL_CA")
+    for name in ("db-us", "db-eu"):
+        assert store.instances[("p1", name)]["settings"]["ipConfiguration"]["serverCaMode"] == \
+            "GOOGLE_MANAGED_INTERNAL_CA"
+    assert store.instances[("p1", "db-us")]["settings"]["backupConfiguration"]["location"] == "europe-west3"
+
+
+def test_replica_failure_says_the_primary_was_already_fixed(sql, emulator, play):
+    store, _args = sql
+    store.add_instance("p1", "db-eu", region="europe-west3", private_ip="10.30.0.5", master="db-us")
+    emulator.faults.add(path_regex=r"^/v1/projects/p1/instances/db-eu$", method="PATCH", status=503, times=None)
+    rc, _changed, output = play(check_rc=False)
+    assert rc != 0
+    assert "The replica db-eu failed" in output and "Gave up after 2 attempt(s)" in output
+    assert "The primary db-us was already fixed (settings." in output
     assert store.instances[("p1", "db-us")]["settings"]["ipConfiguration"]["sslMode"] == "ENCRYPTED_ONLY"
-    assert play() == 0
+    assert store.instances[("p1", "db-eu")]["settings"]["ipConfiguration"]["sslMode"] == \
+        "ALLOW_UNENCRYPTED_AND_ENCRYPTED"
+    emulator.faults.clear()
+    assert play()[1] == 1  # only the replica is left to fix
 
 
 PRIMARY = {"region": "europe-west3", "tier": "db-custom-2-8192", "database_version": "POSTGRES_16"}
