@@ -110,7 +110,7 @@ class SqlAdminApi:
             raise self._explain_missing(exc, project, instance) from None
 
     def _mutate(self, method: str, url: str, project: str, instance: str, permission: str,
-                 body: Resource | None = None, retry: bool | str = True) -> Resource:
+                body: Resource | None = None, retry: bool | str = True) -> Resource:
         """Send a mutation (``retry`` as in GcpClient.request) and return the Operation it started."""
         ctx = self._context(project, instance, permission, ADMIN_ROLE)
         try:
