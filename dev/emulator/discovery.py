@@ -132,6 +132,7 @@ def _methods(name: str) -> dict:
     return found
 
 
+@cache
 def _snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
@@ -241,6 +242,18 @@ def _output_only(prop: dict) -> bool:
     return bool(prop.get("readOnly")) or description.startswith(("output only", "[output only]"))
 
 
+# Per object schema (by id: the documents stay loaded): {JSON name: (property, proto name, output only)}.
+_FIELDS: dict[int, dict] = {}
+
+
+def _fields(schema: dict) -> dict:
+    fields = _FIELDS.get(id(schema))
+    if fields is None:
+        fields = {key: (prop, _snake(key), _output_only(prop)) for key, prop in schema.get("properties", {}).items()}
+        _FIELDS[id(schema)] = fields
+    return fields
+
+
 class _BodyChecker:
     """Walks a request body and its schema together, collecting Google's violations."""
 
@@ -284,22 +297,22 @@ class _BodyChecker:
         return value
 
     def _object(self, value: dict, schema: dict, path: str) -> dict:
-        properties = schema.get("properties")
+        fields = _fields(schema)
         extra = schema.get("additionalProperties")
         out = {}
         for key, item in value.items():
-            prop = properties.get(key) if properties else None
-            if prop is None and extra is not None:
+            known = fields.get(key)
+            if known is None and extra is not None:
                 out[key] = self.value(item, extra, f"{path}[{key}]" if path else key)
                 continue
-            if prop is None:
+            if known is None:
                 where = f" at '{path}'" if path else ""
                 message = f'Invalid JSON payload received. Unknown name "{key}"{where}: Cannot find field.'
                 self.violations.append((path or key, message))
                 continue
-            field = _snake(key)
+            prop, field, output_only = known
             checked = self.value(item, prop, f"{path}.{field}" if path else field)
-            if not _output_only(prop):
+            if not output_only:
                 out[key] = checked
         return out
 
