@@ -63,6 +63,9 @@ options:
         choices: [present, absent]
         default: present
 notes:
+  - A write or removal the host refuses (for example EROFS on a read-only file system, EPERM on an
+    immutable file or directory) fails the task, naming the file, the error and the files already
+    changed in this run (RV(changed_paths)).
   - Meant for small text files rendered on the controller (for example with the
     P(ansible.builtin.template#lookup) lookup); use M(ansible.builtin.copy) for large or binary files.
 """
@@ -89,13 +92,16 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_paths:
-  description: Paths that were (or in check mode would be) written or removed, in the order of O(files).
+  description:
+    - Paths that were (or in check mode would be) written or removed, in the order of O(files).
+    - On a failed write, the paths changed before it.
   returned: always
   type: list
   elements: str
   sample: [/etc/sysctl.d/60-example-netns.conf]
 """
 
+import errno
 import os
 import tempfile
 
@@ -109,6 +115,34 @@ def current(path: str) -> tuple[str | None, int | None]:
             return fh.read(), os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         return None, None
+
+
+def write(module: AnsibleModule, path: str, content: str, mode: int) -> None:
+    """Write ``path`` whole through a temporary file in its directory, renamed over it."""
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".nearzero-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+        os.chmod(tmp, mode)
+        module.atomic_move(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    os.chmod(path, mode)
+
+
+def refused(path: str, action: str, exc: OSError) -> str:
+    """The error message for a write or removal the host refused, with its errno and a fix."""
+    name = errno.errorcode.get(exc.errno, str(exc.errno))
+    fix = {
+        errno.EROFS: "the file system is read-only: remount it read-write or write the file elsewhere",
+        errno.EPERM: "the file or its directory is immutable or a security policy forbids it (lsattr, the audit log)",
+        errno.EACCES: "permission denied: run the task with become (root)",
+        errno.ENOSPC: "the file system is full",
+    }.get(exc.errno, "see the error")
+    where = f" at {exc.filename}" if exc.filename else ""
+    return f"cannot {action} {path}: {name} ({exc.strerror}{where}). Fix: {fix}."
 
 
 def main() -> None:
@@ -138,7 +172,10 @@ def main() -> None:
                 changed.append(path)
                 diffs.append({"before_header": path, "before": text, "after_header": path, "after": ""})
                 if not module.check_mode:
-                    os.unlink(path)
+                    try:
+                        os.unlink(path)
+                    except OSError as exc:
+                        module.fail_json(msg=refused(path, "remove", exc), changed_paths=changed[:-1])
             continue
         if text == spec["content"] and have_mode == mode:
             continue
@@ -147,13 +184,10 @@ def main() -> None:
                       "before": text or "", "after_header": f"{path} ({mode:04o})", "after": spec["content"]})
         if module.check_mode:
             continue
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".nearzero-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(spec["content"])
-        os.chmod(tmp, mode)
-        module.atomic_move(tmp, path)
-        os.chmod(path, mode)
+        try:
+            write(module, path, spec["content"], mode)
+        except OSError as exc:
+            module.fail_json(msg=refused(path, "write", exc), changed_paths=changed[:-1])
     result = {"changed": bool(changed), "changed_paths": changed}
     if module._diff:
         result["diff"] = diffs

@@ -1,6 +1,7 @@
 """nearzero.gcp.low_latency_files: whole files written atomically, removed, check mode, diff, idempotence."""
 
 import os
+import subprocess
 
 import pytest
 
@@ -66,3 +67,40 @@ def test_bad_input_is_refused_with_the_reason(spec, message, run_module):
     failed, out = run_module("low_latency_files", files(spec))
     assert failed and message in out["msg"]
     assert not os.path.exists("/tmp/nearzero-never-written")
+
+
+@pytest.fixture
+def immutable():
+    """``immutable(path)``: set the immutable attribute (even root may not write it); cleared afterwards."""
+    made = []
+
+    def make(path):
+        subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], check=False, capture_output=True)
+
+
+def test_a_refused_write_fails_with_its_cause(tmp_path, run_module, immutable):
+    # The host refuses for real: an immutable directory takes no new file, not even from root.
+    first, locked = tmp_path / "first.conf", tmp_path / "locked"
+    locked.mkdir()
+    immutable(locked)
+    args = files({"path": str(first), "content": "a = 1\n"}, {"path": str(locked / "x.conf"), "content": "x = 1\n"})
+    failed, out = run_module("low_latency_files", args)
+    assert failed
+    assert out["msg"].startswith(f"cannot write {locked / 'x.conf'}: EPERM (Operation not permitted")
+    assert "immutable" in out["msg"]
+    assert out["changed_paths"] == [str(first)] and first.read_text() == "a = 1\n"
+    assert os.listdir(locked) == []  # no temporary file left behind
+
+
+def test_a_refused_removal_fails_with_its_cause(tmp_path, run_module, immutable):
+    gone = tmp_path / "gone.conf"
+    gone.write_text("y = 1\n")
+    immutable(gone)
+    failed, out = run_module("low_latency_files", files({"path": str(gone), "state": "absent"}))
+    assert failed and out["msg"].startswith(f"cannot remove {gone}: EPERM") and out["changed_paths"] == []
+    assert gone.read_text() == "y = 1\n"
