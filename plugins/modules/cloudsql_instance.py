@@ -61,7 +61,9 @@ options:
       - Never changed on an existing instance (a major version upgrade is a separate, deliberate operation).
     type: str
   private_network:
-    description: VPC for private services access, C(projects/P/global/networks/N).
+    description:
+      - VPC for private services access, C(projects/P/global/networks/N).
+      - Required unless O(public_ip) is true, except with O(apply_policy=false) on an existing instance.
     type: str
   public_ip:
     description: Whether the instance has a public IPv4 address (C(ipv4Enabled)).
@@ -275,6 +277,8 @@ CA_MODES = ["GOOGLE_MANAGED_INTERNAL_CA", "GOOGLE_MANAGED_CAS_CA", "CUSTOMER_MAN
 NEW_PRIMARY_CA_MODE = "GOOGLE_MANAGED_CAS_CA"
 # the legacy requireSsl as sqladmin.v1.json pairs it with each sslMode; Cloud SQL keeps a stale true
 # after sslMode moved to ENCRYPTED_ONLY unless a client clears it
+NO_ADDRESS = ("public_ip is false and private_network is not set: the instance would have no address. Set "
+              "private_network to projects/PROJECT/global/networks/NETWORK.")
 REQUIRE_SSL = {"ENCRYPTED_ONLY": False, "ALLOW_UNENCRYPTED_AND_ENCRYPTED": False,
                "TRUSTED_CLIENT_CERTIFICATE_REQUIRED": True}
 
@@ -313,9 +317,8 @@ def wanted_settings(params: dict[str, Any], is_replica: bool, policy: bool = Tru
 def check_options(module: AnsibleGcpModule) -> None:
     """Refuse combinations Cloud SQL would refuse, before any call."""
     params = module.params
-    if not params["public_ip"] and not params["private_network"]:
-        module.fail_json(msg="public_ip is false and private_network is not set: the instance would have no address. "
-                             "Set private_network to projects/PROJECT/global/networks/NETWORK.")
+    if not params["public_ip"] and not params["private_network"] and params["apply_policy"]:
+        module.fail_json(msg=NO_ADDRESS)
     backups = params["backups"]
     if backups:
         start = backups["start_time"] or ""
@@ -399,6 +402,9 @@ class Converge:
     def create(self) -> dict[str, Any]:
         """Create the missing instance (primary, or replica of master_instance); return it."""
         params, project, name = self.params, self.project, self.name
+        if not params["public_ip"] and not params["private_network"]:
+            self.fail(f"Cloud SQL instance '{name}' does not exist in project '{project}' and cannot be created: "
+                      f"{NO_ADDRESS}")
         master = params["master_instance"]
         if master:
             primary = self.api.get_instance(project, master)

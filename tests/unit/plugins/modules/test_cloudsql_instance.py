@@ -317,3 +317,17 @@ def test_operations_are_polled_at_the_configured_endpoint(run_module, sql, emula
     polls = [r for r in emulator.requests if r.method == "GET" and "/operations/" in r.path]
     assert polls and {r.path for r in polls} == {f"/v1/projects/p1/operations/{result['operations'][0]}"}
     assert result["instance"]["selfLink"].startswith("https://sqladmin.googleapis.com/v1/")
+
+
+def test_fence_and_promote_need_no_network_option(run_module, sql):
+    """apply_policy false touches no address, so private_network is not needed (a failover's critical path)."""
+    store, args = sql
+    store.add_instance("p1", "db-eu", region="europe-west3", private_ip="10.30.0.5", master="db-us")
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-eu", promote=True, apply_policy=False))
+    assert not failed and result["promoted"]
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-us", activation_policy="NEVER",
+                                                          apply_policy=False))
+    assert not failed and store.instances[("p1", "db-us")]["settings"]["activationPolicy"] == "NEVER"
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-new", apply_policy=False, **PRIMARY))
+    assert failed and "cannot be created" in result["msg"] and "private_network" in result["msg"]
+    assert ("p1", "db-new") not in store.instances
