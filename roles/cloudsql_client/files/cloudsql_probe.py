@@ -16,6 +16,16 @@ private temporary directory (0700, removed afterwards) and the probe runs agains
 ``sslrootcert`` pointed at the staged bundle; everything else comes from the staged service file.
 So a CA that does not verify the server, or a wrong password, is found before the real files
 are replaced (stdin, not argv or the environment, keeps the password out of ``ps``).
+
+``tls IP --dns-name NAME [--api-ca-mode MODE] [--port N] [--timeout S]``: choose libpq's sslmode
+for the instance at IP. The CA bundle comes on stdin. It opens a TLS session the way libpq does
+(PostgreSQL's SSLRequest, then the handshake), verifies the server certificate against the bundle
+only (verify-ca) and reads the names in its subjectAltName. ``verify-full`` against NAME is chosen
+only when the API does not say the instance uses a per-instance CA (GOOGLE_MANAGED_INTERNAL_CA,
+whose certificates never carry the DNS name) and the certificate the server presents names NAME;
+otherwise ``verify-ca`` against the private IP. When the handshake fails (unreachable, or a bundle
+that does not verify the server) the API's word decides alone and ``confirmed`` is false: the
+probe that follows finds the real error.
 """
 
 import argparse
@@ -25,10 +35,18 @@ import json
 import math
 import os
 import shutil
+import socket
+import ssl
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+
+# GOOGLE_MANAGED_INTERNAL_CA: one CA per instance, server certificates without the DNS name
+PER_INSTANCE_CA = "GOOGLE_MANAGED_INTERNAL_CA"
+# PostgreSQL's SSLRequest: length 8, then the code 1234.5679
+SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 
 
 def percentile(samples, pct):
@@ -50,6 +68,66 @@ def route(args):
     except ValueError:
         reasons.append(f"the kernel chose no usable source address ({src!r})")
     return {"dev": dev, "src": src, "gateway": out.get("gateway"), "public": bool(reasons), "reasons": reasons}
+
+
+def peer_names(ip, port, ca_bundle, timeout, server_name=None):
+    """Open a TLS session to PostgreSQL at ip:port as libpq does, verify the chain only; return the SAN names.
+
+    Returns ``(dns_names, ip_addresses)`` of the certificate's subjectAltName. Raises OSError or
+    ssl.SSLError when the server cannot be reached, refuses TLS, or the bundle does not verify it.
+    """
+    context = ssl.create_default_context(cadata=ca_bundle)
+    context.check_hostname = False  # the chain only, as verify-ca; the names are read below
+    with socket.create_connection((ip, port), timeout=timeout) as raw:
+        raw.sendall(SSL_REQUEST)
+        answer = raw.recv(1)
+        if answer != b"S":
+            raise ssl.SSLError(f"the server at {ip}:{port} does not offer TLS (answered {answer!r})")
+        with context.wrap_socket(raw, server_hostname=server_name) as tls:
+            cert = tls.getpeercert()
+    san = cert.get("subjectAltName", ())
+    return [v for k, v in san if k == "DNS"], [v for k, v in san if k == "IP Address"]
+
+
+def names_host(dns_names, name):
+    """Whether one of the certificate's DNS names matches name (RFC 6125: a '*' only as the whole left label)."""
+    want = name.rstrip(".").lower()
+    for entry in dns_names:
+        entry = entry.rstrip(".").lower()
+        if entry == want:
+            return True
+        if entry.startswith("*.") and "." in want and want.split(".", 1)[1] == entry[2:]:
+            return True
+    return False
+
+
+def tls_choice(args, ca_bundle):
+    """Choose verify-full or verify-ca for the instance, from the API's CA mode and the presented certificate."""
+    dns = args.dns_name.rstrip(".")
+    api_allows_full = bool(dns) and args.api_ca_mode != PER_INSTANCE_CA
+    out = {"ip": args.ip, "dns_name": dns, "api_ca_mode": args.api_ca_mode or "unknown"}
+    try:
+        dns_names, ips = peer_names(args.ip, args.port, ca_bundle, args.timeout, dns or None)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        full = api_allows_full and bool(args.api_ca_mode)
+        out.update(confirmed=False, error=f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}",
+                   reason=f"the certificate could not be read ({type(exc).__name__}); the API's CA mode "
+                          f"{args.api_ca_mode or 'unknown'} decides alone")
+    else:
+        carries = bool(dns) and names_host(dns_names, dns)
+        full = api_allows_full and carries
+        out.update(confirmed=True, san_dns=dns_names, san_ip=ips, carries_dns_name=carries)
+        if full:
+            out["reason"] = f"the server certificate names {dns} (CA mode {args.api_ca_mode or 'unknown'})"
+        elif not dns:
+            out["reason"] = "the instance has no DNS name"
+        elif args.api_ca_mode == PER_INSTANCE_CA:
+            out["reason"] = f"CA mode {PER_INSTANCE_CA} (per-instance CA): its certificates do not carry the DNS name"
+        else:
+            out["reason"] = (f"the server certificate does not name {dns} (SAN DNS: {', '.join(dns_names) or 'none'}), "
+                             f"although the API says CA mode {args.api_ca_mode or 'unknown'}")
+    out.update(sslmode="verify-full" if full else "verify-ca", host=dns if full else args.ip)
+    return out
 
 
 @contextlib.contextmanager
@@ -135,10 +213,18 @@ def main():
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--connects", type=int, default=20)
     p.add_argument("--staged", action="store_true", help="read the files to test as JSON on stdin")
+    t = sub.add_parser("tls", help="choose verify-full or verify-ca; the CA bundle on stdin")
+    t.add_argument("ip")
+    t.add_argument("--dns-name", default="")
+    t.add_argument("--api-ca-mode", default="")
+    t.add_argument("--port", type=int, default=5432)
+    t.add_argument("--timeout", type=float, default=5.0)
     args = parser.parse_args()
     try:
         if args.cmd == "route":
             out = route(args)
+        elif args.cmd == "tls":
+            out = tls_choice(args, sys.stdin.read())
         elif args.staged:
             with staged_files(json.load(sys.stdin)) as dsn:
                 out = probe(args, dsn)
