@@ -23,6 +23,7 @@ Usage: python dev/bench/inventory/run.py --sizes 10000,50000 [--latency-ms 50] [
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import platform
@@ -147,6 +148,14 @@ def write_configs(work: Path, url: str, key: Path, projects: list[str], strategi
     return ours, theirs
 
 
+def _enabled_with(plugin: str) -> str:
+    """The project's ``[inventory] enable_plugins`` (from ansible.cfg) plus ``plugin``."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "ansible.cfg")
+    enabled = [p.strip() for p in config.get("inventory", "enable_plugins", fallback="").split(",") if p.strip()]
+    return ",".join([*enabled, plugin])
+
+
 def run_size(work: Path, collections: Path, shim_dir: Path, size: int, args) -> list[dict]:
     proc, url, key = start_emulator(work, size, args.projects, args.zones, args.latency_ms)
     try:
@@ -163,7 +172,10 @@ def run_size(work: Path, collections: Path, shim_dir: Path, size: int, args) -> 
         inventory_bin = str(Path(sys.executable).parent / "ansible-inventory")
         runs = []
         if "project" in args.incumbent_configs:
-            runs.append((INCUMBENT_PROJECT, theirs, incumbent_env))
+            # the project's ansible.cfg enables only the inventory plugins it uses (gce, ...): the
+            # incumbent's own plugin is added, every other setting stays the project's
+            runs.append((INCUMBENT_PROJECT, theirs, dict(incumbent_env, ANSIBLE_INVENTORY_ENABLED=_enabled_with(
+                "google.cloud.gcp_compute"))))
         if "defaults" in args.incumbent_configs:
             empty_cfg = work / "ansible-defaults.cfg"
             empty_cfg.write_text("# ansible's defaults: no setting\n")
