@@ -7,7 +7,7 @@ makes of the answer (its result objects, or the exception class and status it ra
 """
 
 import pytest
-from conformance_world import OBJECT, PROJECT, SECRET, SERVICE_PATHS, TOKENS, ZONES
+from conformance_world import DEPLOYER, OBJECT, PROJECT, SECRET, SERVICE_PATHS, TOKENS, ZONES
 from google.oauth2.credentials import Credentials
 from googleapiclient import discovery
 
@@ -22,6 +22,8 @@ def world(emulator):
     sql.add_instance(PROJECT, "db-us", region="us-east4", private_ip="10.20.0.5", dns_name="db-us.p.sql.goog")
     sql.add_instance(PROJECT, "db-eu", region="europe-west4", private_ip="10.30.0.5", master="db-us")
     emulator.services["secretmanager"].add_version(PROJECT, "db-password", SECRET)
+    emulator.services["secretmanager"].add_version(PROJECT, "eu-password", SECRET, location="europe-west3")
+    emulator.make_service_account(DEPLOYER, PROJECT)
     storage = emulator.services["storage"]
     storage.add_bucket("conf-artifacts")
     storage.put("conf-artifacts", "engine/v1.tar.gz", OBJECT, "application/gzip")

@@ -14,7 +14,8 @@ import time
 import google.auth.compute_engine
 import google.auth.transport.requests
 import pytest
-from conformance_world import OBJECT, PROJECT, SECRET, ZONES
+from conformance_world import DEPLOYER, OBJECT, PROJECT, SECRET, ZONES
+from emulator.services.secretmanager import project_number
 from googleapiclient.errors import HttpError
 
 # -- the calls the product makes -----------------------------------------------------------------
@@ -117,6 +118,31 @@ def test_secret_access_and_storage_object(build):
     meta = storage.objects().get(bucket="conf-artifacts", object="engine/v1.tar.gz").execute()
     assert int(meta["size"]) == len(OBJECT) and meta["contentType"] == "application/gzip"
     assert storage.objects().get_media(bucket="conf-artifacts", object="engine/v1.tar.gz").execute() == OBJECT
+
+
+def test_secrets_by_project_number_and_regional(build):
+    secrets = build("secretmanager", "v1")
+    number = project_number(PROJECT)
+    by_number = f"projects/{number}/secrets/db-password/versions/1"
+    version = secrets.projects().secrets().versions().access(name=by_number).execute()
+    assert base64.b64decode(version["payload"]["data"]) == SECRET and version["name"] == by_number
+    regional = f"projects/{PROJECT}/locations/europe-west3/secrets/eu-password/versions/latest"
+    version = secrets.projects().locations().secrets().versions().access(name=regional).execute()
+    assert base64.b64decode(version["payload"]["data"]) == SECRET
+    assert "/locations/europe-west3/secrets/eu-password/versions/" in version["name"]
+
+
+def test_impersonation_token_and_its_bad_bodies(build, world):
+    accounts = build("iamcredentials", "v1").projects().serviceAccounts()
+    name = f"projects/-/serviceAccounts/{DEPLOYER}"
+    body = {"scope": ["https://www.googleapis.com/auth/compute.readonly"], "lifetime": "600s"}
+    issued = accounts.generateAccessToken(name=name, body=body).execute()
+    assert issued["accessToken"] and issued["expireTime"].endswith("Z")
+    assert world.auth.tokens[issued["accessToken"]].principal == DEPLOYER
+    unknown = _refused(accounts.generateAccessToken(name=name, body=dict(body, lifetim="600s")), 400)
+    assert unknown.reason == 'Invalid JSON payload received. Unknown name "lifetim": Cannot find field.'
+    duration = _refused(accounts.generateAccessToken(name=name, body=dict(body, lifetime="1h")), 400)
+    assert duration.reason == "Invalid value at 'lifetime' (type.googleapis.com/google.protobuf.Duration), \"1h\""
 
 
 def test_metadata_token_drives_the_api(metadata_env, build, world):

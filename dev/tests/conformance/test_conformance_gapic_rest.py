@@ -7,6 +7,7 @@ as they do against Google.
 
 import pytest
 from conformance_world import PROJECT, SECRET, ZONES
+from emulator.services.secretmanager import project_number
 from google.api_core import exceptions
 from google.cloud import compute_v1, secretmanager_v1
 from google.oauth2.credentials import Credentials
@@ -59,7 +60,7 @@ def test_compute_errors_map_to_googles_exception_classes(gapic, world):
     assert denied.value.reason == "ACCESS_TOKEN_SCOPE_INSUFFICIENT"
 
 
-def test_secret_versions_by_project_id(gapic):
+def test_secret_versions_by_id_number_and_location(gapic):
     client = gapic(secretmanager_v1.SecretManagerServiceClient)
     response = client.access_secret_version(name=f"projects/{PROJECT}/secrets/db-password/versions/latest")
     assert response.payload.data == SECRET
@@ -67,6 +68,10 @@ def test_secret_versions_by_project_id(gapic):
     assert response.name.endswith("/secrets/db-password/versions/1")
     with pytest.raises(exceptions.NotFound):
         client.access_secret_version(name=f"projects/{PROJECT}/secrets/db-password/versions/7")
+    by_number = f"projects/{project_number(PROJECT)}/secrets/db-password/versions/1"
+    assert client.access_secret_version(name=by_number).payload.data == SECRET
+    regional = f"projects/{PROJECT}/locations/europe-west3/secrets/eu-password/versions/1"
+    assert client.access_secret_version(name=regional).payload.data == SECRET
 
 
 def test_secret_manager_refuses_a_token_without_cloud_platform(gapic):
