@@ -2,7 +2,9 @@
 
 Served: ``instances.get``, ``instances.insert`` (primaries and read replicas), ``instances.patch``
 (merge), ``instances.promoteReplica``, ``instances.listServerCas``, ``connect.get``
-(``.../connectSettings``) and ``operations.get``; shapes follow ``sqladmin.v1.json``. Every
+(``.../connectSettings``) and ``operations.get``; shapes follow ``sqladmin.v1.json``, against which the
+server checks every request before a handler here sees it (``discovery.py``), so this module keeps to
+Cloud SQL's own rules. Every
 mutation returns an Operation that is PENDING, then RUNNING, then DONE (with ``error`` when it
 failed); the change is applied when the operation finishes, as in Cloud SQL. Every ``selfLink``
 and ``targetLink`` names ``https://sqladmin.googleapis.com/v1/...`` whatever address the emulator
@@ -76,8 +78,10 @@ NETWORK_RE = re.compile(r"(?:^|/)projects/[^/]+/global/networks/[^/]+$")
 TIER_RE = re.compile(
     r"^db-(custom-\d+-\d+|f1-micro|g1-small|(n1|n2|c4a?|n4)-(standard|highmem)-\d+|perf-optimized-N-\d+)$"
 )
-# top-level DatabaseInstance fields a client may set; everything else is output only
-WRITABLE = {
+# Top-level DatabaseInstance fields a client may set. Cloud SQL keeps the others (state, ipAddresses,
+# connectionName, ...) itself, although the discovery document marks only some of them output only: sent,
+# they are ignored, as output-only fields are (AIP-203).
+SETTABLE = {
     "name",
     "region",
     "databaseVersion",
@@ -88,8 +92,6 @@ WRITABLE = {
     "gceZone",
     "secondaryGceZone",
     "instanceType",
-    "project",
-    "kind",
     "failoverReplica",
     "diskEncryptionConfiguration",
     "maxDiskSize",
@@ -312,8 +314,9 @@ class SqlStore:
         return project in getattr(getattr(self.emulator, "compute", None), "projects", {})
 
     def mode(self, key: tuple[str, str]) -> str:
-        """The instance's server CA mode."""
-        return self.instances[key]["settings"]["ipConfiguration"].get("serverCaMode") or INTERNAL_CA
+        """The instance's server CA mode (CA_MODE_UNSPECIFIED is, as the API says, the per-instance CA)."""
+        mode = self.instances[key]["settings"]["ipConfiguration"].get("serverCaMode")
+        return mode if mode in CA_MODES else INTERNAL_CA
 
     def _ensure_ca(self, key: tuple[str, str]) -> list[str]:
         """The CA certificates of the instance's current mode, made on first use; a CAS mode gets a DNS name."""
@@ -514,15 +517,9 @@ def _check_replica_settings(settings: dict) -> None:
         raise _invalid("The activation policy NEVER is not supported for read replica instances.")
 
 
-def _validate_settings(settings) -> None:
-    """Cloud SQL's checks of values the discovery document cannot express."""
-    if not isinstance(settings, dict):
-        raise _field_invalid("settings", "must be an object")
+def _validate_settings(settings: dict) -> None:
+    """Cloud SQL's checks of values the discovery document cannot express (the shape is checked before)."""
     ip = settings.get("ipConfiguration") or {}
-    if "serverCaMode" in ip and ip["serverCaMode"] not in CA_MODES:
-        raise _field_invalid(
-            "settings.ip_configuration.server_ca_mode", f"'{ip['serverCaMode']}' is not one of {CA_MODES}"
-        )
     network = ip.get("privateNetwork")
     if network and not NETWORK_RE.search(network):
         raise _field_invalid(
@@ -547,8 +544,8 @@ def _validate_settings(settings) -> None:
         raise _field_invalid(
             "settings.backup_configuration.start_time", f"'{start}' must be HH:00 (backups start on the hour, UTC)"
         )
-    days = backup.get("transactionLogRetentionDays")
-    if days is not None and not (isinstance(days, int) and 1 <= days <= 35):
+    days = backup.get("transactionLogRetentionDays")  # int32: a JSON number or a decimal string
+    if days is not None and not 1 <= int(days) <= 35:
         raise _field_invalid("settings.backup_configuration.transaction_log_retention_days", f"{days!r} not in 1..35")
 
 
@@ -596,15 +593,8 @@ def register(router, emulator):
         return instance
 
     def read_body(call) -> dict:
-        try:
-            body = call.request.json()
-        except ValueError:
-            raise _field_invalid("body", "is not JSON") from None
-        if not isinstance(body, dict):
-            raise _field_invalid("body", "must be a DatabaseInstance object")
-        unknown = set(body) - WRITABLE
-        if unknown:
-            raise _field_invalid(sorted(unknown)[0], "is output only or unknown and cannot be set")
+        """The settable part of the DatabaseInstance sent (its shape was checked against the discovery document)."""
+        body = {k: v for k, v in (call.request.json() or {}).items() if k in SETTABLE}
         _validate_settings(body.get("settings") or {})
         return body
 
@@ -721,7 +711,7 @@ def register(router, emulator):
             if instance.get("masterInstanceName"):
                 _check_replica_settings(sent)
             merged = copy.deepcopy(instance)
-            _merge(merged, {k: v for k, v in body.items() if k not in ("name", "project", "kind")})
+            _merge(merged, {k: v for k, v in body.items() if k != "name"})
             ip = merged["settings"].setdefault("ipConfiguration", {})
             ip.update(
                 _reconcile_ssl(instance["settings"].get("ipConfiguration") or {}, sent.get("ipConfiguration") or {})
@@ -730,7 +720,7 @@ def register(router, emulator):
             container = store.lab_containers.get(key)
             old_policy = instance["settings"].get("activationPolicy", "ALWAYS")
             new_policy = merged["settings"].get("activationPolicy", "ALWAYS")
-            new_mode = ip.get("serverCaMode") or INTERNAL_CA
+            new_mode = ip.get("serverCaMode") if ip.get("serverCaMode") in CA_MODES else INTERNAL_CA
 
         def apply():
             if container and new_mode != store.lab_modes.get(key, new_mode):

@@ -118,14 +118,25 @@ def test_invalid_patches_are_refused_with_400(api, body, needle):
     assert needle in resp.json()["error"]["message"]
 
 
-def test_an_output_only_field_is_never_applied(api):
+def test_a_misspelt_nested_key_is_refused_before_anything_is_applied(api):
     _, _, session, base = api
-    resp = session.patch(f"{base}/instances/db-us", json={"state": "SUSPENDED"})
-    if resp.status_code == 200:  # ignored, as AIP-203 has it, once the discovery checks drop output-only fields
-        wait_done(session, base, resp.json())
-    else:
-        assert resp.status_code == 400
-    assert session.get(f"{base}/instances/db-us").json()["state"] == "RUNNABLE"
+    resp = session.patch(f"{base}/instances/db-us", json={
+        "settings": {"backupConfiguration": {"pointInTimeRecoveryEnabld": True}, "deletionProtectionEnabled": True}})
+    assert resp.status_code == 400
+    assert 'Unknown name "pointInTimeRecoveryEnabld"' in resp.json()["error"]["message"]
+    assert session.get(f"{base}/instances/db-us").json()["settings"]["deletionProtectionEnabled"] is False
+
+
+def test_fields_cloud_sql_keeps_itself_are_ignored(api):
+    """state and ipAddresses are not marked output only in the document, but no client sets them."""
+    _, _, session, base = api
+    done = patch_done(session, base, "db-us", {"state": "SUSPENDED", "ipAddresses": [{"ipAddress": "1.2.3.4"}],
+                                               "settings": {"deletionProtectionEnabled": True}})
+    assert "error" not in done
+    instance = session.get(f"{base}/instances/db-us").json()
+    assert instance["state"] == "RUNNABLE"
+    assert instance["ipAddresses"] == [{"type": "PRIVATE", "ipAddress": "10.20.0.5"}]
+    assert instance["settings"]["deletionProtectionEnabled"] is True
 
 
 # -- requireSsl follows sslMode ---------------------------------------------------------------
