@@ -115,7 +115,10 @@ def test_a_token_without_cloud_platform_is_refused(sm, emulator, scopes):
     resp = requests.get(f"{base}/s/versions/latest:access", headers={"Authorization": "Bearer tok-narrow"},
                         timeout=10)
     assert resp.status_code == 403
-    assert resp.json()["error"]["message"] == "Request had insufficient authentication scopes."
+    error = resp.json()["error"]
+    assert error["message"] == "Request had insufficient authentication scopes."
+    assert error["status"] == "PERMISSION_DENIED"
+    assert [d["reason"] for d in error["details"]] == ["ACCESS_TOKEN_SCOPE_INSUFFICIENT"]
     assert "insufficient_scope" in resp.headers["WWW-Authenticate"]
 
 
