@@ -32,8 +32,9 @@ PostgreSQL hosts. They are the instances: private IP = the container's address, 
 CA file per instance (``serverCaMode``, ``ca_file``), ``dnsName`` = the name a CAS-mode server
 certificate carries. Promoting a replica runs ``pg_promote()`` in its container, and the operation
 is DONE only once the server accepts a write; ``activationPolicy`` NEVER stops the container's
-PostgreSQL unit (and disables it, so a restart of the container keeps it down), ALWAYS enables and
-starts it, and the operation is DONE only once the server is down, or answers again. An instance
+PostgreSQL unit and disables it (its cluster's ``start.conf`` too, so a restart of the container keeps
+it down), ALWAYS enables and starts it again, and the operation is DONE only once the server is down,
+or answers again. An instance
 inserted in lab mode that the lab does not hold exists in the API only.
 
 Tests drive it through ``emulator.services["sqladmin"]`` (a ``SqlStore``): ``add_instance``,
@@ -449,17 +450,25 @@ class SqlStore:
         return f"{container} did not accept writes within {LAB_TIMEOUT:.0f} s after pg_promote(): {last}"
 
     def activate_lab(self, container: str, service: str, policy: str) -> str | None:
-        """Apply ``policy`` to the lab server: NEVER stops (and disables) its unit, ALWAYS starts it.
+        """Apply ``policy`` to the lab server: NEVER stops its unit, ALWAYS starts it.
 
+        The unit is disabled (NEVER) or enabled (ALWAYS), and the cluster's ``start.conf`` (Debian's
+        systemd generator starts clusters marked ``auto`` at boot) set to ``manual`` or ``auto``, so a
+        fenced server stays down when its container restarts, as a stopped Cloud SQL instance does.
         Returns None once the server is really down (NEVER) or answers a query (ALWAYS), else the error.
         """
-        verb = "disable" if policy == "NEVER" else "enable"
+        found = re.fullmatch(r"postgresql@(\d+)-(.+)", service)
+        start = "manual" if policy == "NEVER" else "auto"
+        verb = "stop" if policy == "NEVER" else "start"
+        script = f"systemctl {'disable' if policy == 'NEVER' else 'enable'} --now {service}"
+        if found:
+            script = f"printf '{start}\\n' > /etc/postgresql/{found[1]}/{found[2]}/start.conf && {script}"
         try:
-            res = self._podman(container, "systemctl", verb, "--now", service)
+            res = self._podman(container, "sh", "-c", script)
         except OSError as exc:
-            return f"systemctl {verb} --now {service} failed in {container}: podman cannot be run ({exc.strerror})"
+            return f"{verb}ping {service} failed in {container}: podman cannot be run ({exc.strerror})"
         if res.returncode != 0:
-            return f"systemctl {verb} --now {service} failed in {container}: {(res.stderr or res.stdout).strip()[:300]}"
+            return f"{verb}ping {service} failed in {container}: {(res.stderr or res.stdout).strip()[:300]}"
         deadline = time.monotonic() + LAB_TIMEOUT
         last = ""
         while time.monotonic() < deadline:

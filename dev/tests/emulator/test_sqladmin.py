@@ -1,7 +1,14 @@
 """The emulator's Cloud SQL Admin v1 over real HTTP: shapes from sqladmin.v1.json, operations, Cloud SQL's rules."""
 
 import json
+import os
+import socket
+import ssl
+import struct
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -500,7 +507,7 @@ def test_lab_fence_fails_its_operation_when_the_server_cannot_be_stopped(emulato
     op = session.patch(f"{base}/instances/db-us-1", json={"settings": {"activationPolicy": "NEVER"}}).json()
     done = wait_done(session, base, op, timeout=60)
     message = done["error"]["errors"][0]["message"]
-    assert "systemctl disable --now postgresql@15-main failed in nz-no-such-lab-db-us-1" in message
+    assert "stopping postgresql@15-main failed in nz-no-such-lab-db-us-1" in message
     # not applied, not recorded
     assert session.get(f"{base}/instances/db-us-1").json()["settings"]["activationPolicy"] == "ALWAYS"
     assert emulator.services["sqladmin"].activation_log == []
@@ -524,3 +531,142 @@ def test_lab_promotion_fails_its_operation_when_the_server_cannot_be_promoted(em
     assert "pg_promote() failed in nz-no-such-lab-db-eu-1" in done["error"]["errors"][0]["message"]
     # nothing changed: still a replica
     assert session.get(f"{base}/instances/db-eu-1").json()["masterInstanceName"] == "lab-p:db-us-1"
+
+
+# -- lab mode on real PostgreSQL servers: the CA modes and the fence --------------------------
+ROOT = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+LAB_TOPOLOGY = """\
+project: nearzero-lab
+networks: {internal: {}}
+hosts:
+  - {name: db-us-1, zone: us-east4-a, labels: {role: database, cloudsql: primary}}
+  - {name: db-eu-1, zone: europe-west3-a, labels: {role: database, cloudsql: replica}}
+"""
+
+
+@pytest.fixture(scope="module")
+def sql_lab(tmp_path_factory):
+    """A primary and a replica set up by cloudsql_lab (default CA modes), and the emulator in lab mode."""
+    lab = "h2-sqlfence"
+    topology = tmp_path_factory.mktemp("topo") / "topology.yml"
+    topology.write_text(LAB_TOPOLOGY)
+    labctl, emulator_sh = str(ROOT / "dev" / "lab" / "labctl.py"), str(ROOT / "dev" / "tools" / "emulator.sh")
+    state = ROOT / ".lab" / lab
+    env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "dev" / "lab" / "containers.conf"),
+           "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(state / "facts")}
+    subprocess.run([sys.executable, labctl, "up", "--lab", lab, "--topology", str(topology), "--replace",
+                    "--auto-subnets"], check=True, env=env, capture_output=True)
+    try:
+        subprocess.run([emulator_sh, "start", lab], check=True, env=env, capture_output=True)
+        play = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(state / "inventory.yml"),
+                               str(ROOT / "dev" / "playbooks" / "lab_database.yml")], cwd=ROOT, env=env,
+                              capture_output=True, text=True, check=False)
+        assert play.returncode == 0, play.stdout[-3000:] + play.stderr[-2000:]
+        from google.auth.transport.requests import AuthorizedSession
+        from google.oauth2 import service_account
+
+        creds = service_account.Credentials.from_service_account_file(
+            str(state / "service-account.json"), scopes=["https://www.googleapis.com/auth/sqlservice.admin"])
+        described = {i["name"]: i for i in json.loads((state / "cloudsql.json").read_text())["instances"]}
+        url = json.loads((state / "emulator.json").read_text())["url"]
+        yield {"state": state, "described": described, "session": AuthorizedSession(creds),
+               "base": f"{url}/v1/projects/nearzero-lab"}
+    finally:
+        subprocess.run([emulator_sh, "stop", lab], env=env, check=False, capture_output=True)
+        subprocess.run([sys.executable, labctl, "down", "--lab", lab], env=env, check=False, capture_output=True)
+
+
+def server_certificate(ip, cafile, hostname=None):
+    """The certificate a PostgreSQL server presents, verified against ``cafile`` (and ``hostname`` if given)."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    context.check_hostname = hostname is not None
+    with socket.create_connection((ip, 5432), timeout=10) as sock:
+        sock.sendall(struct.pack("!ii", 8, 80877103))  # SSLRequest
+        assert sock.recv(1) == b"S"
+        with context.wrap_socket(sock, server_hostname=hostname) as tls:
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+
+
+def names(cert):
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName)
+    except x509.ExtensionNotFound:
+        return None
+
+
+@pytest.mark.lab
+def test_lab_certificates_follow_each_instance_ca_mode(sql_lab):
+    state, described, session, base = (sql_lab[k] for k in ("state", "described", "session", "base"))
+    primary, replica = described["db-us-1"], described["db-eu-1"]
+    assert (primary["serverCaMode"], replica["serverCaMode"]) == ("GOOGLE_MANAGED_CAS_CA", "GOOGLE_MANAGED_INTERNAL_CA")
+    # CAS primary: the lab CA, the DNS name in the SAN, verify-full against the name works
+    cert = server_certificate(primary["ip"], state / "pki" / "ca.pem", hostname=primary["dnsName"])
+    assert names(cert) == [primary["dnsName"]]
+    served = session.get(f"{base}/instances/db-us-1/connectSettings").json()
+    assert served["dnsName"] == primary["dnsName"] + "."
+    assert served["serverCaCert"]["cert"].strip() == (state / "pki" / "ca.pem").read_text().strip()
+    # per-instance CA replica: its own CA, CN project:instance, no SAN: only verify-ca works
+    own_ca = state / replica["ca_file"]
+    cert = server_certificate(replica["ip"], own_ca)
+    assert names(cert) is None
+    assert cert.subject.rfc4514_string() == "CN=nearzero-lab:db-eu-1,O=Google\\, Inc,C=US"
+    assert cert.issuer.rfc4514_string() == "CN=Google Cloud SQL Server CA,O=Google\\, Inc,C=US"
+    with pytest.raises(ssl.SSLCertVerificationError, match="match"):
+        server_certificate(replica["ip"], own_ca, hostname=replica["dnsName"])
+    with pytest.raises(ssl.SSLCertVerificationError):
+        server_certificate(replica["ip"], state / "pki" / "ca.pem")
+    served = session.get(f"{base}/instances/db-eu-1/connectSettings").json()
+    assert served["serverCaMode"] == "GOOGLE_MANAGED_INTERNAL_CA" and "dnsName" not in served
+    assert served["serverCaCert"]["cert"].strip() == own_ca.read_text().strip()
+    # and the replica streams from its CAS primary (verify-full) all the same
+    status = subprocess.run(["podman", "exec", "-u", "postgres", replica["container"], "psql", "-XAtc",
+                             "select status from pg_stat_wal_receiver"], capture_output=True, text=True, check=True)
+    assert status.stdout.strip() == "streaming"
+
+
+def lab_unit_state(instance):
+    return subprocess.run(["podman", "exec", instance["container"], "systemctl", "is-active", instance["service"]],
+                          capture_output=True, text=True, check=False).stdout.strip()
+
+
+def answers(instance):
+    try:
+        with socket.create_connection((instance["ip"], 5432), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.lab
+def test_lab_fence_really_stops_and_starts_the_server(sql_lab):
+    described, session, base = sql_lab["described"], sql_lab["session"], sql_lab["base"]
+    primary, replica = described["db-us-1"], described["db-eu-1"]
+    assert lab_unit_state(primary) == "active" and answers(primary)
+    # a replica cannot be stopped
+    refused = session.patch(f"{base}/instances/db-eu-1", json={"settings": {"activationPolicy": "NEVER"}})
+    assert refused.status_code == 400 and lab_unit_state(replica) == "active"
+    op = session.patch(f"{base}/instances/db-us-1", json={"settings": {"activationPolicy": "NEVER"}}).json()
+    done = wait_done(session, base, op, timeout=90)
+    assert "error" not in done, done
+    # DONE means down: the unit is stopped and nothing listens
+    assert lab_unit_state(primary) != "active" and not answers(primary)
+    # and it stays down across a restart of the container: systemd's generator (re-run by daemon-reload, as at
+    # boot) no longer wants the cluster started
+    for argv in (["systemctl", "daemon-reload"], ["systemctl", "is-enabled", primary["service"]]):
+        enabled = subprocess.run(["podman", "exec", primary["container"], *argv],
+                                 capture_output=True, text=True, check=False).stdout.strip()
+    assert not enabled.startswith("enabled")
+    assert session.get(f"{base}/instances/db-us-1").json()["settings"]["activationPolicy"] == "NEVER"
+    op = session.patch(f"{base}/instances/db-us-1", json={"settings": {"activationPolicy": "ALWAYS"}}).json()
+    done = wait_done(session, base, op, timeout=90)
+    assert "error" not in done, done
+    assert lab_unit_state(primary) == "active" and answers(primary)
+    enabled = subprocess.run(["podman", "exec", primary["container"], "sh", "-c",
+                              f"systemctl daemon-reload && systemctl is-enabled {primary['service']}"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+    assert enabled.startswith("enabled")
+    write = subprocess.run(["podman", "exec", "-u", "postgres", primary["container"], "psql", "-XAtc",
+                            "select pg_is_in_recovery()"], capture_output=True, text=True, check=True)
+    assert write.stdout.strip() == "f"
