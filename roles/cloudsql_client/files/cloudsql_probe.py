@@ -110,9 +110,10 @@ def tls_choice(args, ca_bundle):
         dns_names, ips = peer_names(args.ip, args.port, ca_bundle, args.timeout, dns or None)
     except (OSError, ssl.SSLError, ValueError) as exc:
         full = api_allows_full and bool(args.api_ca_mode)
+        decides = f"the API's CA mode {args.api_ca_mode} decides alone" if args.api_ca_mode else \
+            "without a CA mode from the API nothing confirms the DNS name"
         out.update(confirmed=False, error=f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}",
-                   reason=f"the certificate could not be read ({type(exc).__name__}); the API's CA mode "
-                          f"{args.api_ca_mode or 'unknown'} decides alone")
+                   reason=f"the certificate could not be read ({type(exc).__name__}); {decides}")
     else:
         carries = bool(dns) and names_host(dns_names, dns)
         full = api_allows_full and carries
@@ -124,8 +125,9 @@ def tls_choice(args, ca_bundle):
         elif args.api_ca_mode == PER_INSTANCE_CA:
             out["reason"] = f"CA mode {PER_INSTANCE_CA} (per-instance CA): its certificates do not carry the DNS name"
         else:
-            out["reason"] = (f"the server certificate does not name {dns} (SAN DNS: {', '.join(dns_names) or 'none'}), "
-                             f"although the API says CA mode {args.api_ca_mode or 'unknown'}")
+            san = ", ".join(dns_names) or "none"
+            out["reason"] = f"the server certificate does not name {dns} (SAN DNS: {san})" + (
+                f", although the API says CA mode {args.api_ca_mode}" if args.api_ca_mode else "")
     out.update(sslmode="verify-full" if full else "verify-ca", host=dns if full else args.ip)
     return out
 
