@@ -1,3 +1,7 @@
--- Bytes of WAL the replica has still to replay to reach the old primary's final position.
--- In: :'final_lsn'. Zero or less: caught up.
-select pg_wal_lsn_diff(:'final_lsn', pg_last_wal_replay_lsn())::bigint;
+-- The replica's catch-up with the old primary. In: :'fence_lsn', the old primary's position read before
+-- the fence. Out, one row: bytes of WAL still to replay (zero or less: replayed everything received and at
+-- least :'fence_lsn'), WAL receivers still streaming (0 once the fenced primary's stream has ended),
+-- the position replayed.
+select pg_wal_lsn_diff(greatest(:'fence_lsn'::pg_lsn, pg_last_wal_receive_lsn()), pg_last_wal_replay_lsn())::bigint,
+       (select count(*) from pg_stat_wal_receiver where status = 'streaming'),
+       pg_last_wal_replay_lsn();
