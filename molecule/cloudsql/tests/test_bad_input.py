@@ -5,7 +5,8 @@ the engine host, so the engine's own connection files are never touched, except 
 
 - a CA bundle that does not verify the server, aimed at the engine's real files: the role verifies
   staged copies first, so it stops and the real files keep their checksums;
-- a server that accepts plain text (the fenced old primary, given a hostnossl rule for the test);
+- a server that accepts plain text (db-eu-2, promoted by the unplanned failover and used by no engine,
+  given a hostnossl rule for the test; the old primary db-us-1 is fenced, stopped);
 - an instance that exposes a public IP (patched through the emulated SQL Admin API);
 - a misspelt credential option (it would otherwise be ignored, and another credential used).
 """
@@ -16,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lab_api
 import pytest
 
 testinfra_hosts = ["ansible://engine-us-1"]
@@ -72,14 +74,14 @@ def test_a_ca_that_does_not_verify_the_server_stops_the_role_and_leaves_the_file
 
 
 def test_a_server_that_accepts_plain_text_stops_the_role(tmp_path, host):
-    old = lab()["db-us-1"]
+    old = lab()["db-eu-2"]
     ctr = old["container"]
     hba = "/etc/postgresql/15/main/pg_hba.conf"
     allow = f"hostnossl nearzero trading {old['ip'].rsplit('.', 1)[0]}.0/24 scram-sha-256"
     subprocess.run(["podman", "exec", ctr, "sed", "-i", f"1i {allow}", hba], check=True)
     subprocess.run(["podman", "exec", "-u", "postgres", ctr, "psql", "-Xqc", "select pg_reload_conf()"], check=True)
     try:
-        rc, out = run_role(tmp_path, static_vars(old, (LAB / "pki" / "ca.pem").read_text()))
+        rc, out = run_role(tmp_path, static_vars(old, lab_api.ca_bundle(LAB, "db-eu-2")))
     finally:
         subprocess.run(["podman", "exec", ctr, "sed", "-i", "1d", hba], check=True)
         subprocess.run(["podman", "exec", "-u", "postgres", ctr, "psql", "-Xqc", "select pg_reload_conf()"],
@@ -88,7 +90,7 @@ def test_a_server_that_accepts_plain_text_stops_the_role(tmp_path, host):
     assert "The server accepted" in out and "ENCRYPTED_ONLY" in out
 
 
-@pytest.mark.parametrize("instance", ["db-us-1"])
+@pytest.mark.parametrize("instance", ["db-eu-2"])
 def test_an_instance_with_a_public_ip_is_refused(tmp_path, instance):
     emulator = json.loads((LAB / "emulator.json").read_text())
     key = LAB / "service-account.json"

@@ -1,10 +1,16 @@
 """The database tier after converge, idempotence and the DR drill (side effect).
 
-Runs against engine-us-1 (the engine host): the connection files and their modes, a TLS session
-that verifies with the service file, a wrong CA refused, plain text refused by the server, the
-drill's RPO of 0 rows, the engine restarted through the health gate and connected over TLS to the
-new primary (its readiness endpoint, and pg_stat_activity/pg_stat_ssl on both servers), and no
-secret value (the database passwords, the service-account key) in the scenario's whole -vvv Ansible log.
+Runs against engine-us-1 (the engine host): the converge started from a primary with a public IP,
+which the policy removed before the client connected (site.yml's order); the connection files and
+their modes; the new primary (db-eu-1, a per-instance CA whose certificate lacks the DNS name) reached
+with verify-ca at its private IP with its whole CA bundle, and verify-full shown to fail there; a
+TLS session that verifies with the service file, a wrong CA refused, plain text refused by the
+server; the old primary fenced through the API (activationPolicy NEVER, its server really stopped);
+the drill's RPO of 0 rows and the failover's RPO 0 claim (fence done, lag gate passed); the engine
+restarted through the health gate and connected over TLS to the new primary (its readiness endpoint,
+and pg_stat_activity/pg_stat_ssl on the new primary), and no secret value (the database passwords,
+the service-account key) in the scenario's whole -vvv Ansible log. The verify-full side (the US
+primary, a CAS certificate with its DNS name) is checked by the side effect while the engine uses it.
 """
 
 import json
@@ -12,6 +18,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import lab_api
 import pytest
 
 testinfra_hosts = ["ansible://engine-us-1"]
@@ -41,19 +48,35 @@ def test_credentials_files_belong_to_the_engine_user(host, path, mode):
     assert f.is_file and f.user == "trading" and f.group == "trading" and f.mode == mode
 
 
-def test_ca_bundle_is_world_readable_and_is_the_lab_ca(host):
+def described():
+    return {i["name"]: i for i in json.loads((LAB / "cloudsql.json").read_text())["instances"]}
+
+
+def test_the_converge_fixed_a_public_ip_before_the_client_connected():
+    # the first converge turned the primary's public IP on through the API, then ran site.yml's database part;
+    # the client refuses an instance with a public IP, so it connected only because the policy ran first
+    start = json.loads((LAB / "public-ip-at-start.json").read_text())
+    assert start["name"] == "db-us-1" and start["ipv4Enabled"] is True
+    assert any(a["type"] == "PRIMARY" for a in start["ipAddresses"])
+    now = lab_api.instance(LAB, "db-us-1")
+    assert now["settings"]["ipConfiguration"]["ipv4Enabled"] is False
+    assert not any(a["type"] == "PRIMARY" for a in now.get("ipAddresses", []))
+
+
+def test_ca_bundle_is_world_readable_and_is_the_new_primarys_whole_bundle(host):
     f = host.file("/etc/nearzero/db/server-ca.pem")
     assert f.user == "root" and f.mode == 0o644
-    assert f.content_string.strip() == (LAB / "pki" / "ca.pem").read_text().strip()
+    assert f.content_string.strip() == lab_api.ca_bundle(LAB, "db-eu-1").strip()
 
 
-def test_service_file_verifies_the_dns_name_of_the_new_primary(host):
+def test_service_file_verifies_the_ca_of_the_new_primary_at_its_private_ip(host):
     svc = service(host)
-    described = {i["name"]: i for i in json.loads((LAB / "cloudsql.json").read_text())["instances"]}
-    # after the drill the engines point at the promoted EU replica
-    assert svc["host"] == described["db-eu-1"]["dnsName"]
-    assert svc["hostaddr"] == described["db-eu-1"]["ip"]
-    assert svc["sslmode"] == "verify-full"
+    # after the drill the engines point at the promoted EU replica, whose per-instance CA issues a certificate
+    # without the DNS name: the client chose verify-ca, host and hostaddr its private IP
+    assert lab_api.instance(LAB, "db-eu-1")["settings"]["ipConfiguration"]["serverCaMode"] == \
+        "GOOGLE_MANAGED_INTERNAL_CA"
+    assert svc["host"] == svc["hostaddr"] == described()["db-eu-1"]["ip"]
+    assert svc["sslmode"] == "verify-ca"
     assert svc["sslrootcert"] == "/etc/nearzero/db/server-ca.pem"
     assert svc["target_session_attrs"] == "read-write"
 
@@ -71,9 +94,10 @@ def test_a_wrong_ca_is_refused(host):
     assert "certificate verify failed" in res.stderr
 
 
-def test_a_wrong_host_name_is_refused(host):
-    ip = service(host)["hostaddr"]
-    res = as_engine(host, "select 1", f"service=nearzero host=not-the-instance.example hostaddr={ip}", check=False)
+def test_verify_full_would_fail_against_the_new_primarys_certificate(host):
+    # why verify-ca: the same service with verify-full against the instance's DNS name is refused by libpq
+    ip, dns = service(host)["hostaddr"], described()["db-eu-1"]["dnsName"]
+    res = as_engine(host, "select 1", f"service=nearzero sslmode=verify-full host={dns} hostaddr={ip}", check=False)
     assert res.rc != 0
     assert "does not match host name" in res.stderr
 
@@ -84,12 +108,17 @@ def test_plain_text_is_refused_by_the_server(host):
     assert "no encryption" in res.stderr
 
 
-def test_the_old_primary_refuses_plain_text_too(host):
-    described = {i["name"]: i for i in json.loads((LAB / "cloudsql.json").read_text())["instances"]}
-    old = described["db-us-1"]
-    res = as_engine(host, "select 1", f"service=nearzero sslmode=disable host={old['ip']} hostaddr={old['ip']}",
+def test_the_old_primary_is_fenced_through_the_api(host):
+    # the drill's failover stopped db-us-1 with settings.activationPolicy NEVER: the API says so, its server is
+    # down (the emulator applies the fence to the lab server), and nothing reaches it any more
+    assert lab_api.instance(LAB, "db-us-1")["settings"]["activationPolicy"] == "NEVER"
+    old = described()["db-us-1"]
+    active = subprocess.run(["podman", "exec", old["container"], "systemctl", "is-active", "postgresql@15-main"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    assert active == "inactive"
+    res = as_engine(host, "select 1", f"service=nearzero host={old['ip']} hostaddr={old['ip']} sslmode=verify-ca",
                     check=False)
-    assert res.rc != 0 and "no encryption" in res.stderr
+    assert res.rc != 0 and "Connection refused" in res.stderr
 
 
 def test_the_drill_lost_no_committed_row(host):
@@ -117,7 +146,10 @@ def engine_sessions(instance, engine_ip):
 def test_the_drill_restarted_the_engine_through_the_health_gate():
     report = drill_report()
     assert report["rpo_rows"] == 0
-    assert report["failover_rpo"]["kind"] == "planned" and report["failover_rpo"]["rows_lost"] == 0
+    # the failover claims RPO 0 only because the API fence completed and the lag gate passed
+    rpo = report["failover_rpo"]
+    assert rpo["kind"] == "planned" and rpo["rows_lost"] == 0
+    assert rpo["fenced"] is True and rpo["lag_gate"] == "passed" and "activationPolicy NEVER" in rpo["fence"]
     assert report["engines_restarted"] >= 1
     # RTO covers the restart and the gate's soak (2 s), so it cannot be shorter than the promotion plus the soak
     assert report["rto_seconds"] >= report["promotion_seconds"] + 2
@@ -126,23 +158,21 @@ def test_the_drill_restarted_the_engine_through_the_health_gate():
 def test_the_running_engine_is_ready_on_the_new_primary(host):
     report = drill_report()
     body = json.loads(host.check_output("curl -sf http://127.0.0.1:8095/healthz/ready"))
-    described = {i["name"]: i for i in json.loads((LAB / "cloudsql.json").read_text())["instances"]}
     assert body["ready"] is True
-    assert body["database"]["detail"].startswith(f"connected to {described['db-eu-1']['dnsName']}:5432/")
-    assert "sslmode=verify-full" in body["database"]["detail"]
+    assert body["database"]["detail"].startswith(f"connected to {described()['db-eu-1']['ip']}:5432/")
+    assert "sslmode=verify-ca" in body["database"]["detail"]
     # the process serving now was started after the promotion began: the drill restarted it
     assert body["pid"] == int(host.check_output("systemctl show -p MainPID --value nearzero-engine"))
     started = float(host.check_output("date +%s.%N")) - body["uptime_s"]
     assert started > report["promotion_started_at"]
 
 
-def test_the_new_primary_serves_the_engine_over_tls_and_the_old_one_does_not(host):
-    described = {i["name"]: i for i in json.loads((LAB / "cloudsql.json").read_text())["instances"]}
+def test_the_new_primary_serves_the_engine_over_tls(host):
+    # (the old primary serves nobody: it is stopped, test_the_old_primary_is_fenced_through_the_api)
     engine_ip = host.ansible.get_variables()["ansible_host"]
-    sessions = engine_sessions(described["db-eu-1"], engine_ip)
+    sessions = engine_sessions(described()["db-eu-1"], engine_ip)
     assert sessions and all(user == "trading" and ssl == "t" and version.startswith("TLSv1.")
                             for user, ssl, version in sessions)
-    assert engine_sessions(described["db-us-1"], engine_ip) == []
 
 
 def test_writes_land_on_the_new_primary(host):

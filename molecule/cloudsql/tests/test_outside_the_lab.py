@@ -78,7 +78,8 @@ def test_named_instances_connect_the_engine_with_application_default_credentials
                       "-e", "cloudsql_client_probe_queries=10", "-e", "cloudsql_client_probe_connects=1")
         assert rc == 0, out[-3000:]
         service = host.file(f"{SCRATCH}/pg_service.conf").content_string
-        assert f"host={described['db-eu-1']['dnsName']}" in service
+        # db-eu-1's per-instance CA certificate does not carry its DNS name: verify-ca at its private IP
+        assert f"host={described['db-eu-1']['ip']}\n" in service and "sslmode=verify-ca\n" in service
         assert host.file(f"{SCRATCH}/pgpass").mode == 0o600
     finally:
         host.run(f"rm -rf {SCRATCH}")
