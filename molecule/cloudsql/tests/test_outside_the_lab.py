@@ -8,6 +8,8 @@ GCP_SECRETMANAGER_ENDPOINT.
 
 - Nothing names the instances: cloudsql.yml, database.yml and dr_failover.yml each stop before any
   API call, naming the variables to set.
+- No engine host matches the engines' group: database.yml, dr_failover.yml and site.yml stop in their
+  fleet check (playbooks/fleet_check.yml), naming the group, before any other task.
 - Named: database.yml connects the engine host to the current primary (db-eu-1 since the drill),
   the password read from Secret Manager with application default credentials, into a scratch
   directory (the engine's own files stay as the drill left them).
@@ -17,6 +19,7 @@ GCP_SECRETMANAGER_ENDPOINT.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +33,8 @@ ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve(
 LAB = ROOT / ".lab" / os.environ.get("NEARZERO_CLOUDSQL_LAB", "mol-cloudsql")
 BIN = Path(sys.executable).parent
 SCRATCH = "/tmp/nz-outside-the-lab"  # inside the lab container
+# the tasks of playbooks/fleet_check.yml, which every fleet playbook starts with
+FLEET_CHECK = {"Check nearzero_allow_empty_groups", "Check that every targeted group has hosts"}
 
 
 def fleet_inventory(tmp_path):
@@ -64,9 +69,22 @@ def test_unnamed_instances_stop_the_play_before_any_call(tmp_path, playbook, uns
     rc, out = run(tmp_path, playbook)
     assert rc != 0
     assert f"Not named: {unset}." in out and "Nothing was changed" in out
-    assert "Check the Cloud SQL project and instances are named" in out
-    # the check is the play's first task: nothing ran before it, nothing after it
-    assert out.count("TASK [") == 1, out
+    # the check is the first task after the fleet check (database.yml and dr_failover.yml start with it):
+    # nothing else ran before it, nothing after it
+    tasks = [t for t in re.findall(r"^TASK \[([^\]]+)\]", out, re.M) if t not in FLEET_CHECK]
+    assert tasks == ["Check the Cloud SQL project and instances are named"], out
+
+
+@pytest.mark.parametrize("playbook", ["database.yml", "dr_failover.yml", "site.yml"])
+def test_an_empty_engine_group_stops_the_play_before_anything(tmp_path, playbook):
+    # the engines' group named by nearzero_engine_hosts matches nothing (a source that failed, a filter that
+    # leaves them out): the fleet check stops the run, naming the group, before any other task
+    rc, out = run(tmp_path, playbook, "-e", "nearzero_engine_hosts=role_engines_not_here",
+                  "-e", "nearzero_db_project=nearzero-lab", "-e", "nearzero_db_primary_instance=db-eu-1",
+                  "-e", "nearzero_db_replica_instance=db-eu-2")
+    assert rc != 0
+    assert "No host matches 'role_engines_not_here'" in out and "Nothing was changed" in out, out
+    assert set(re.findall(r"^TASK \[([^\]]+)\]", out, re.M)) <= FLEET_CHECK, out
 
 
 def test_named_instances_connect_the_engine_with_application_default_credentials(tmp_path, host):
