@@ -29,6 +29,7 @@ import os
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -53,6 +54,8 @@ class Chaos:
                         PYTHONUNBUFFERED="1")
         self.inventory_args = [arg for inv in args.inventory for arg in ("-i", inv)]
         self.failures: list[str] = []
+        # seconds of the re-runs that applied a change (to draw kill points over a whole deploy)
+        self.change_runs: list[float] = []
 
     def log(self, message: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {message}"
@@ -166,7 +169,9 @@ class Chaos:
     def converge(self, label: str, state) -> None:
         """Re-run (must succeed), re-run again (changed=0 everywhere), then read the hosts."""
         started = time.monotonic()
-        rc, _changed, out = self.full_run(state)
+        rc, changed, out = self.full_run(state)
+        if any(changed.values()):
+            self.change_runs.append(time.monotonic() - started)
         if rc != 0:
             self.fail(f"{label}: the re-run failed (rc {rc}): {out[-2500:]}")
             return
@@ -228,10 +233,9 @@ class Chaos:
         rng = random.Random(self.args.seed)
         self.log(f"seed {self.args.seed}, {self.args.random} random rounds on {self.args.limit}; "
                  f"checked hosts {self.args.check_hosts}")
+        # the scenario hands over a converged fleet on 0.2.0 with the default tick_ms (the first round checks it)
         state = ("v2", 100)
         started = time.monotonic()
-        self.converge("baseline", state)
-        baseline = time.monotonic() - started
 
         # defect 2, deterministic: the window between starting the new release and its becoming current
         previous, state = state, ("v1", 100)
@@ -247,8 +251,10 @@ class Chaos:
         self.log(f"round D3 configuration written, not applied: SIGKILL at {elapsed:.1f} s {where}")
         self.converge("configuration written", state)
 
-        # random rounds: a new release or a new tick_ms (or both), killed after a random delay
-        longest = max(8.0, baseline / 2)
+        # random rounds: a new release or a new tick_ms (or both), killed after a delay drawn over the
+        # length of a deploy that changes something (the median of the rounds above)
+        longest = max(8.0, statistics.median(self.change_runs or [8.0]))
+        self.log(f"kill delays drawn from 0.5-{longest:.1f} s")
         for i in range(1, self.args.random + 1):
             while True:
                 candidate = (rng.choice(("v1", "v2")), rng.choice(TICKS))
