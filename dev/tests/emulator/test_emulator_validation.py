@@ -7,6 +7,7 @@ import pytest
 import requests
 from emulator import Emulator
 from emulator.discovery import METHOD_IDS, NoMethodError, _methods, method_for
+from emulator.errors import ApiError
 
 CLOUD = "https://www.googleapis.com/auth/cloud-platform"
 COMPUTE_RO = "https://www.googleapis.com/auth/compute.readonly"
@@ -229,3 +230,29 @@ def test_scopes_come_from_the_method(emulator):
     )
     # the 401 for a missing token still comes first
     assert requests.get(secret, params={"bogus": "1"}, timeout=10).status_code == 401
+
+
+def test_compute_bodies_output_only_and_error_paths():
+    """Compute marks output-only fields "[Output Only]" and names its body after the resource."""
+    insert = method_for("compute.instances.insert")
+    body = {
+        "name": "vm-1",
+        "id": "123",  # [Output Only]
+        "status": "RUNNING",  # [Output Only]
+        "labels": {"role": "engine"},
+        "networkInterfaces": [{"network": "global/networks/default", "kind": "compute#networkInterface"}],
+    }
+    assert insert.clean_body(json.dumps(body).encode()) == {
+        "name": "vm-1",
+        "labels": {"role": "engine"},
+        "networkInterfaces": [{"network": "global/networks/default"}],
+    }
+    bad = {"networkInterfaces": [{"netwrk": "n"}], "scheduling": {"preemptible": "no"}, "canIpForward": None}
+    with pytest.raises(ApiError) as raised:
+        insert.clean_body(json.dumps(bad).encode())
+    assert raised.value.code == 400
+    assert raised.value.message.splitlines() == [
+        "Invalid JSON payload received. Unknown name \"netwrk\" at 'instance_resource.network_interfaces[0]': "
+        "Cannot find field.",
+        "Invalid value at 'instance_resource.scheduling.preemptible' (TYPE_BOOL), \"no\"",
+    ]
