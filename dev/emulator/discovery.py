@@ -186,10 +186,9 @@ class Method:
         """The request body as the service may act on it, or Google's 400.
 
         Unknown names and bad values at any depth are all reported (one fieldViolation each);
-        output-only fields are dropped. Methods without a request schema keep their body as is.
+        output-only fields are dropped. Only for methods with a ``request`` schema (the server
+        leaves the bodies of the others alone).
         """
-        if self.request is None:
-            return None
         if not raw.strip():
             return {}
         try:
