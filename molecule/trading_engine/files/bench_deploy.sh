@@ -31,7 +31,7 @@ deploy() {
   start=$(date +%s.%N)
   ansible-playbook -i ".lab/$lab/inventory.yml" playbooks/deploy.yml -e "trading_engine_version=$(field "$name" version)" \
     -e "trading_engine_artifact=$(field "$name" path)" -e "trading_engine_artifact_sha256=$(field "$name" sha256)" \
-    -e trading_engine_cpu_affinity=1 > "$out/deploy.log"
+    -e trading_engine_cpu_affinity=0-1 > "$out/deploy.log"
   end=$(date +%s.%N)
   # stop the probes once the deploy is over (they would otherwise run for probe_s)
   for h in $hosts; do podman exec "nz-$lab-$h" touch /run/measure_outage.stop; done

@@ -9,12 +9,15 @@ host, and reads every engine host directly: ready, the release it runs == ``read
 configuration digest it loaded == sha256 of engine.json on disk, no candidate drop-in left.
 
 Rounds:
-- deterministic ones first, killed when a given task starts: the deploy window of defect 2 (the
-  candidate runs but is not current yet; then the engine crashes, then the host reboots: neither may
-  start the ungated release), the moment just after ``current`` switched, and the configuration
-  written but not applied (defect 3);
-- then ``--random N`` rounds killed after a random delay (seeded); each kill point is logged with
-  the delay and the task that was running.
+- deterministic ones first, killed as soon as a given task reports (ansible.cfg hides skipped tasks,
+  so a task's banner is printed with its first result): the deploy window of defect 2 (the candidate
+  runs and is ready but is not current yet; then the engine crashes, then the host reboots: neither
+  may start the ungated release), the moment ``current`` switched with the candidate drop-in still
+  there, and the configuration written but not applied (defect 3);
+- then ``--random N`` rounds, each killed at a point drawn with the seed: one of the tasks that
+  reported in a deploy of the same kind (a new release, or only a new configuration) in the rounds
+  above, all equally likely, plus a delay of 0-1.5 s after it reported, so the kill lands inside the
+  next task as often as between two, whatever the machine's load. Each kill point is logged.
 
 Usage: sigkill_converge.py --project DIR --inventory INV [--inventory INV2] --manifest manifest.json
        --limit HOST --seed 22 --random 10 --log FILE
@@ -29,7 +32,6 @@ import os
 import random
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -54,8 +56,9 @@ class Chaos:
                         PYTHONUNBUFFERED="1")
         self.inventory_args = [arg for inv in args.inventory for arg in ("-i", inv)]
         self.failures: list[str] = []
-        # seconds of the re-runs that applied a change (to draw kill points over a whole deploy)
-        self.change_runs: list[float] = []
+        # per kind of deploy ("release", "config"): the tasks that reported in a re-run that applied it,
+        # in order; the kill points random rounds draw from
+        self.change_tasks: dict[str, dict[str, None]] = {}
 
     def log(self, message: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {message}"
@@ -74,8 +77,8 @@ class Chaos:
                 "-e", f"trading_engine_artifact={art['path']}", "-e", f"trading_engine_artifact_sha256={art['sha256']}",
                 "-e", f"trading_engine_tick_ms={tick}", "-e", "trading_engine_soak_seconds=1"]
 
-    def killed_run(self, state, *, delay: float | None = None, at_task: str | None = None) -> tuple[float, str]:
-        """Start the deploy and SIGKILL its process group after ``delay`` s or when ``at_task`` starts."""
+    def killed_run(self, state, at_task: str, delay: float = 0.0) -> tuple[float, str]:
+        """Start the deploy and SIGKILL its process group ``delay`` s after a task named ``at_task`` reports."""
         proc = subprocess.Popen(self.deploy_argv(state), cwd=self.project, env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
         last_task = ["(before the first task)"]
@@ -93,25 +96,27 @@ class Chaos:
         thread = threading.Thread(target=reader, daemon=True)
         started = time.monotonic()
         thread.start()
-        if at_task:
-            hit.wait(self.args.run_timeout)
-        else:
-            hit.wait(delay)
+        hit.wait(self.args.run_timeout)
+        if delay and proc.poll() is None:
+            time.sleep(delay)
         elapsed = time.monotonic() - started
         ended_alone = proc.poll() is not None
         if not ended_alone:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         thread.join(5)
-        where = (f"during TASK [{last_task[0]}]" if not ended_alone
+        where = (f"after TASK [{last_task[0]}] reported" if not ended_alone
                  else f"no kill: the run had ended (rc {proc.returncode})")
         return elapsed, where
 
-    def full_run(self, state) -> tuple[int, dict[str, int], str]:
+    def full_run(self, state, kind: str = "") -> tuple[int, dict[str, int], str]:
         proc = subprocess.run(self.deploy_argv(state), cwd=self.project, env=self.env, capture_output=True, text=True,
                               timeout=self.args.run_timeout, check=False)
         out = proc.stdout + proc.stderr
         changed = {m.group(1): int(m.group(2)) for m in map(RECAP.match, out.splitlines()) if m}
+        if kind and proc.returncode == 0 and any(changed.values()):
+            seen = self.change_tasks.setdefault(kind, {})
+            seen.update((m.group(1), None) for m in map(TASK.match, out.splitlines()) if m)
         return proc.returncode, changed, out
 
     def host_shell(self, host: str, cmd: str) -> str:
@@ -166,12 +171,10 @@ class Chaos:
         self.failures.append(message)
         self.log("  FAILED " + message)
 
-    def converge(self, label: str, state) -> None:
+    def converge(self, label: str, state, kind: str = "") -> None:
         """Re-run (must succeed), re-run again (changed=0 everywhere), then read the hosts."""
         started = time.monotonic()
-        rc, changed, out = self.full_run(state)
-        if any(changed.values()):
-            self.change_runs.append(time.monotonic() - started)
+        rc, _changed, out = self.full_run(state, kind)
         if rc != 0:
             self.fail(f"{label}: the re-run failed (rc {rc}): {out[-2500:]}")
             return
@@ -184,7 +187,7 @@ class Chaos:
 
     def deploy_window(self, previous, state) -> None:
         """Defect 2: killed while the new release runs on trial; a crash, then a reboot, must not make it serve."""
-        label = "deploy window (candidate started, not current yet)"
+        label = "deploy window (candidate started and ready, not current yet)"
         elapsed, where = self.killed_run(state, at_task="Wait for readiness")
         self.log(f"round D1 {label}: SIGKILL at {elapsed:.1f} s {where}")
         host = self.args.limit
@@ -208,7 +211,7 @@ class Chaos:
                       f"(drop-ins: {facts['dropins'] or 'none'}), expected the gated release {old}")
         else:
             self.log(f"  reboot: the host came back on {old} (current, gated), no drop-in")
-        self.converge(label, state)
+        self.converge(label, state, "release")
 
     def reboot(self, host: str) -> None:
         container = self.args.containers[host]
@@ -242,29 +245,30 @@ class Chaos:
         self.deploy_window(previous, state)
         # just after `current` switched, before the candidate drop-in is removed
         previous, state = state, ("v2", 100)
-        elapsed, where = self.killed_run(state, at_task="Remove the candidate drop-in")
+        elapsed, where = self.killed_run(state, at_task="Point current at the release that passed its gate")
         self.log(f"round D2 current switched, drop-in still there: SIGKILL at {elapsed:.1f} s {where}")
-        self.converge("current switched", state)
+        self.converge("current switched", state, "release")
         # defect 3, deterministic: engine.json written, the restart it needs not done
         state = ("v2", 120)
         elapsed, where = self.killed_run(state, at_task="Install the systemd unit")
         self.log(f"round D3 configuration written, not applied: SIGKILL at {elapsed:.1f} s {where}")
-        self.converge("configuration written", state)
+        self.converge("configuration written", state, "config")
 
-        # random rounds: a new release or a new tick_ms (or both), killed after a delay drawn over the
-        # length of a deploy that changes something (the median of the rounds above)
-        longest = max(8.0, statistics.median(self.change_runs or [8.0]))
-        self.log(f"kill delays drawn from 0.5-{longest:.1f} s")
+        # random rounds: a new release or a new tick_ms (or both), killed at a drawn task (+0-1.5 s)
+        self.log("kill points drawn from " + ", ".join(f"{len(v)} tasks ({k})" for k, v in self.change_tasks.items()))
         for i in range(1, self.args.random + 1):
             while True:
                 candidate = (rng.choice(("v1", "v2")), rng.choice(TICKS))
                 if candidate != state:
                     break
+            kind = "release" if candidate[0] != state[0] else "config"
             state = candidate
-            delay = round(rng.uniform(0.5, longest), 2)
-            elapsed, where = self.killed_run(state, delay=delay)
-            self.log(f"round R{i} -> release {self.release(state[0])}, tick_ms {state[1]}: SIGKILL at {elapsed:.1f} s "
-                     f"(drawn {delay} s) {where}")
+            # not the last two tasks: a kill after them would find the run over
+            points = list(self.change_tasks.get(kind) or self.change_tasks.get("release") or ["Gather"])[:-2]
+            task, delay = rng.choice(points or ["Gather"]), round(rng.uniform(0, 1.5), 2)
+            elapsed, where = self.killed_run(state, at_task=task, delay=delay)
+            self.log(f"round R{i} -> release {self.release(state[0])}, tick_ms {state[1]}: SIGKILL at {elapsed:.1f} s, "
+                     f"drawn: {delay} s after TASK [{task}] reported; killed {where}")
             self.converge(f"round R{i}", state)
         # leave the fleet as the scenario had it (0.2.0, default tick_ms) for the steps after this one
         self.converge("back to the scenario's state", ("v2", 100))
