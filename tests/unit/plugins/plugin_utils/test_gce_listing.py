@@ -72,6 +72,9 @@ def test_unreachable_zones_warn_or_raise(emulator, api):
     assert len(run(api, warnings, projects=["p1"])["instances"]) == 1
     assert warnings == ["the Compute API could not reach p1/zones/europe-west4-b; instances there are missing from "
                         "this inventory. Retry later, or list zones explicitly."]
+    # the API reports unreachable zones without returnPartialSuccess (which compute.v1 documents on no method)
+    calls = [r for r in emulator.requests if "/compute/" in r.path]
+    assert {r.status for r in calls} == {200} and not any("returnPartialSuccess" in r.query for r in calls)
     with pytest.raises(errors.UnreachableZonesError, match="could not reach p1/zones/europe-west4-b"):
         run(api, projects=["p1"], unreachable_zones="error")
 
