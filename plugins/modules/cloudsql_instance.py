@@ -408,6 +408,12 @@ class Converge:
         master = params["master_instance"]
         if master:
             primary = self.api.get_instance(project, master)
+            if primary is None and self.module.check_mode:
+                # a check run of a playbook that creates the primary in an earlier task
+                self.result["changes"].append({"path": "instance", "before": None,
+                                               "after": f"read replica of {master} (which does not exist yet)"})
+                self._settle()
+                self.module.exit_json(**self.result)
             if primary is None:
                 self.fail(f"Cannot create replica '{name}': its primary '{master}' does not exist in project "
                           f"'{project}'.")

@@ -75,6 +75,11 @@ def test_wrong_instance_name(run_module, sql):
     assert failed and "'db-usa' does not exist in project 'p1'" in result["msg"]
     failed, result = run_module("cloudsql_instance", dict(args, name="db-eu", master_instance="nope", **POLICY))
     assert failed and "primary 'nope' does not exist" in result["msg"]
+    # a check run, where an earlier task would create the primary, reports the replica as to be created
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-eu", master_instance="nope", **POLICY),
+                                check=True)
+    assert not failed and result["changed"] and "read replica of nope (which does not exist yet)" in \
+        result["changes"][0]["after"]
 
 
 def test_permission_denied_names_the_permission(run_module, sql):
@@ -331,3 +336,20 @@ def test_fence_and_promote_need_no_network_option(run_module, sql):
     failed, result = run_module("cloudsql_instance", dict(args, name="db-new", apply_policy=False, **PRIMARY))
     assert failed and "cannot be created" in result["msg"] and "private_network" in result["msg"]
     assert ("p1", "db-new") not in store.instances
+
+
+def test_cloudsql_play_creates_both_instances(sql, emulator, play):
+    """An empty project: --check reports both creations and sends nothing; the run creates them, primary first."""
+    store, _args = sql
+    new = {"nearzero_db_primary_instance": "orders-us", "nearzero_db_replica_instance": "orders-eu",
+           "nearzero_db_primary_region": "us-east4", "nearzero_db_tier": "db-custom-2-8192",
+           "nearzero_db_database_version": "POSTGRES_16"}
+    assert play("--check", **new)[1] == 2
+    assert mutations(emulator) == []
+    assert play(**new)[1] == 2
+    primary, replica = store.instances[("p1", "orders-us")], store.instances[("p1", "orders-eu")]
+    assert primary["settings"]["ipConfiguration"]["serverCaMode"] == "GOOGLE_MANAGED_CAS_CA"
+    assert primary["settings"]["backupConfiguration"]["location"] == "eu"
+    assert replica["masterInstanceName"] == "p1:orders-us" and replica["region"] == "europe-west3"
+    assert replica["settings"]["ipConfiguration"]["serverCaMode"] == "GOOGLE_MANAGED_CAS_CA"
+    assert play(**new)[1] == 0
