@@ -571,7 +571,7 @@ def sql_lab(tmp_path_factory):
         described = {i["name"]: i for i in json.loads((state / "cloudsql.json").read_text())["instances"]}
         url = json.loads((state / "emulator.json").read_text())["url"]
         yield {"state": state, "described": described, "session": AuthorizedSession(creds),
-               "base": f"{url}/v1/projects/nearzero-lab"}
+               "base": f"{url}/v1/projects/nearzero-lab", "env": env}
     finally:
         subprocess.run([emulator_sh, "stop", lab], env=env, check=False, capture_output=True)
         subprocess.run([sys.executable, labctl, "down", "--lab", lab], env=env, check=False, capture_output=True)
@@ -670,3 +670,34 @@ def test_lab_fence_really_stops_and_starts_the_server(sql_lab):
     write = subprocess.run(["podman", "exec", "-u", "postgres", primary["container"], "psql", "-XAtc",
                             "select pg_is_in_recovery()"], capture_output=True, text=True, check=True)
     assert write.stdout.strip() == "f"
+
+
+@pytest.mark.lab
+def test_lab_a_change_of_ca_mode_reissues_the_certificate_and_replication_follows(sql_lab):
+    """The primary moves to the per-instance CA: new certificate, served by the API, and the replica re-verifies."""
+    state, session, base, env = (sql_lab[k] for k in ("state", "session", "base", "env"))
+    run = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(state / "inventory.yml"), "-e",
+                          "cloudsql_lab_server_ca_mode=GOOGLE_MANAGED_INTERNAL_CA",
+                          str(ROOT / "dev" / "playbooks" / "lab_database.yml")], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    described = {i["name"]: i for i in json.loads((state / "cloudsql.json").read_text())["instances"]}
+    primary, replica = described["db-us-1"], described["db-eu-1"]
+    assert primary["serverCaMode"] == "GOOGLE_MANAGED_INTERNAL_CA" and primary["ca_file"] == "pki/db-us-1-ca.pem"
+    cert = server_certificate(primary["ip"], state / primary["ca_file"])
+    assert names(cert) is None and cert.subject.rfc4514_string() == "CN=nearzero-lab:db-us-1,O=Google\\, Inc,C=US"
+    served = session.get(f"{base}/instances/db-us-1/connectSettings").json()
+    assert served["serverCaMode"] == "GOOGLE_MANAGED_INTERNAL_CA" and "dnsName" not in served
+    assert served["serverCaCert"]["cert"].strip() == (state / primary["ca_file"]).read_text().strip()
+    # the replica now verifies its primary with verify-ca against the primary's own CA, and streams again
+    conninfo = subprocess.run(["podman", "exec", "-u", "postgres", replica["container"], "psql", "-XAtc",
+                               "show primary_conninfo"], capture_output=True, text=True, check=True).stdout
+    assert "sslmode=verify-ca" in conninfo and "upstream-ca.crt" in conninfo
+    deadline = time.monotonic() + 60
+    status = ""
+    while time.monotonic() < deadline and status != "streaming":
+        status = subprocess.run(["podman", "exec", "-u", "postgres", replica["container"], "psql", "-XAtc",
+                                 "select status from pg_stat_wal_receiver"], capture_output=True, text=True,
+                                check=False).stdout.strip()
+        time.sleep(1)
+    assert status == "streaming"
