@@ -78,8 +78,9 @@ def register(router, emulator):
     def token(call):
         principal = account_email(call)
         emu = call.emulator
-        requested = [s for s in (call.arg("scopes") or "").split(",") if s] or emu.metadata_scopes
-        issued = emu.auth.issue(principal, requested, "metadata")
+        # Compute Engine ignores ?scopes= (google-auth sends it): a VM's token carries the VM's
+        # access scopes, so a client can never widen them by asking
+        issued = emu.auth.issue(principal, emu.metadata_scopes, "metadata")
         return _json({"access_token": issued.value, "expires_in": emu.auth.token_ttl, "token_type": "Bearer"})
 
     def zone(call):

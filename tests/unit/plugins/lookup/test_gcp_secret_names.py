@@ -49,7 +49,7 @@ PLAYBOOK = """
         - {term: db, opts: {location: us-east4}}
         - {term: db, opts: {location: 'Europe West'}}
         # the VM's token (GCE gives it the VM's access scopes, whatever a client asks for)
-        - {term: db, opts: {location: europe-west3, auth_kind: machineaccount, scopes: "{{ vm_scopes }}"}}
+        - {term: db, opts: {location: europe-west3, auth_kind: machineaccount}}
         - {term: global-one, opts: {auth_kind: accesstoken, access_token: tok-narrow}}
       loop_control:
         label: "{{ item.term }}"
