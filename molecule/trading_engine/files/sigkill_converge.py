@@ -40,6 +40,9 @@ from pathlib import Path
 
 TICKS = (100, 120, 140)
 TASK = re.compile(r"^TASK \[(.*)\]")
+# a task name that ends in a release ("..., 0.2.0-c3a01fa63e91") is drawn without it, so the kill
+# point matches the same task in a deploy of the other release
+RELEASE_SUFFIX = re.compile(r"[ ,]+\S*\d+\.\d+\.\d+-[0-9a-f]{12}\S*$")
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
@@ -105,7 +108,7 @@ class Chaos:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         thread.join(5)
-        where = (f"after TASK [{last_task[0]}] reported" if not ended_alone
+        where = (f"killed after TASK [{last_task[0]}] reported" if not ended_alone
                  else f"no kill: the run had ended (rc {proc.returncode})")
         return elapsed, where
 
@@ -116,7 +119,7 @@ class Chaos:
         changed = {m.group(1): int(m.group(2)) for m in map(RECAP.match, out.splitlines()) if m}
         if kind and proc.returncode == 0 and any(changed.values()):
             seen = self.change_tasks.setdefault(kind, {})
-            seen.update((m.group(1), None) for m in map(TASK.match, out.splitlines()) if m)
+            seen.update((RELEASE_SUFFIX.sub("", m.group(1)), None) for m in map(TASK.match, out.splitlines()) if m)
         return proc.returncode, changed, out
 
     def host_shell(self, host: str, cmd: str) -> str:
@@ -189,7 +192,7 @@ class Chaos:
         """Defect 2: killed while the new release runs on trial; a crash, then a reboot, must not make it serve."""
         label = "deploy window (candidate started and ready, not current yet)"
         elapsed, where = self.killed_run(state, at_task="Wait for readiness")
-        self.log(f"round D1 {label}: SIGKILL at {elapsed:.1f} s {where}")
+        self.log(f"round D1 {label}: SIGKILL at {elapsed:.1f} s: {where}")
         host = self.args.limit
         facts = self.engine_facts(host)
         old, new = self.release(previous[0]), self.release(state[0])
@@ -246,17 +249,20 @@ class Chaos:
         # just after `current` switched, before the candidate drop-in is removed
         previous, state = state, ("v2", 100)
         elapsed, where = self.killed_run(state, at_task="Point current at the release that passed its gate")
-        self.log(f"round D2 current switched, drop-in still there: SIGKILL at {elapsed:.1f} s {where}")
+        self.log(f"round D2 current switched, drop-in still there: SIGKILL at {elapsed:.1f} s: {where}")
         self.converge("current switched", state, "release")
         # defect 3, deterministic: engine.json written, the restart it needs not done
         state = ("v2", 120)
         elapsed, where = self.killed_run(state, at_task="Install the systemd unit")
-        self.log(f"round D3 configuration written, not applied: SIGKILL at {elapsed:.1f} s {where}")
+        self.log(f"round D3 configuration written, not applied: SIGKILL at {elapsed:.1f} s: {where}")
         self.converge("configuration written", state, "config")
 
         # random rounds: a new release or a new tick_ms (or both), killed at a drawn task (+0-1.5 s)
         self.log("kill points drawn from " + ", ".join(f"{len(v)} tasks ({k})" for k, v in self.change_tasks.items()))
-        for i in range(1, self.args.random + 1):
+        # a round whose run ended before its kill point killed nothing: draw more, up to 5 extra rounds
+        kills, i = 0, 0
+        while kills < self.args.random and i < self.args.random + 5:
+            i += 1
             while True:
                 candidate = (rng.choice(("v1", "v2")), rng.choice(TICKS))
                 if candidate != state:
@@ -267,13 +273,16 @@ class Chaos:
             points = list(self.change_tasks.get(kind) or self.change_tasks.get("release") or ["Gather"])[:-2]
             task, delay = rng.choice(points or ["Gather"]), round(rng.uniform(0, 1.5), 2)
             elapsed, where = self.killed_run(state, at_task=task, delay=delay)
-            self.log(f"round R{i} -> release {self.release(state[0])}, tick_ms {state[1]}: SIGKILL at {elapsed:.1f} s, "
-                     f"drawn: {delay} s after TASK [{task}] reported; killed {where}")
+            kills += not where.startswith("no kill")
+            self.log(f"round R{i} -> release {self.release(state[0])}, tick_ms {state[1]}: at {elapsed:.1f} s, "
+                     f"drawn: {delay} s after TASK [{task}] reported; {where}")
             self.converge(f"round R{i}", state)
+        if kills < self.args.random:
+            self.fail(f"only {kills} of {i} random rounds killed a run (the runs ended before their kill points)")
         # leave the fleet as the scenario had it (0.2.0, default tick_ms) for the steps after this one
         self.converge("back to the scenario's state", ("v2", 100))
         total = time.monotonic() - started
-        self.log(f"done in {total:.0f} s: {len(self.failures)} failure(s)")
+        self.log(f"done in {total:.0f} s: {kills} random kills in {i} rounds, {len(self.failures)} failure(s)")
         return 1 if self.failures else 0
 
 
