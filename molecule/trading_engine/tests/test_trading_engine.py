@@ -69,7 +69,7 @@ def test_process_user_and_cpu_affinity(host):
 
 def test_engine_pins_its_threads_under_the_real_unit(host):
     """Issue 17: the unit gives the engine CPUs 0-1; the engine pins its trading thread to 1 and its
-    service threads to 0, where they yield to it (SCHED_BATCH, nice 10). Read back from the kernel."""
+    service threads to 0, where they yield to it (SCHED_BATCH, 10 nicer). Read back from the kernel."""
     pid = main_pid(host)
     body = json.loads(host.check_output("curl -s http://127.0.0.1:8095/healthz/ready"))
     tids = {t["name"]: t["tid"] for t in body["threads"]}

@@ -39,7 +39,9 @@ class ThreadsConfig:
     database monitor (and the request threads they start); both must be CPUs the process may use
     (the unit's CPUAffinity). ``trading_fifo_priority`` 1-99 puts the trading thread under
     SCHED_FIFO (the unit's LimitRTPRIO must allow it); ``service_nice`` 0-19 runs the service
-    threads as SCHED_BATCH at that nice value, so they yield to the trading thread.
+    threads as SCHED_BATCH, that much nicer than the trading thread (capped at 19), so they yield
+    to it. Relative, because lowering a priority is always allowed and raising one is not: the
+    process may start nicer already (the unit's Nice=, a nice'd shell).
     """
 
     trading_cpu: int | None = None

@@ -72,10 +72,10 @@ def place(threads: ThreadsConfig, trading_tid: int, service_tids: list[int]) -> 
             _call(f"pinning the service thread {tid} to CPU {threads.service_cpu}",
                   os.sched_setaffinity, tid, {threads.service_cpu})
         if threads.service_nice > 0:
+            nice = min(19, os.getpriority(os.PRIO_PROCESS, trading_tid) + threads.service_nice)
             _call(f"SCHED_BATCH for the service thread {tid}", os.sched_setscheduler, tid, os.SCHED_BATCH,
                   os.sched_param(0))
-            _call(f"nice {threads.service_nice} for the service thread {tid}", os.setpriority, os.PRIO_PROCESS,
-                  tid, threads.service_nice)
+            _call(f"nice {nice} for the service thread {tid}", os.setpriority, os.PRIO_PROCESS, tid, nice)
 
 
 def describe(named_tids: dict[str, int]) -> list[dict]:
