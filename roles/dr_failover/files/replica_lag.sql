@@ -2,7 +2,8 @@
 -- or '' when the old primary cannot be reached (then the lag is the WAL received but not yet replayed).
 -- Out, one row: in recovery, lag in bytes, seconds since the last replayed commit (-1: none yet),
 -- last received WAL position, last replayed WAL position, time of the last replayed commit,
--- WAL receivers streaming (1: connected to its primary, so a fenced primary's last WAL reaches it).
+-- WAL receivers connected (1: it streams from its primary, so a fenced primary's last WAL reaches it; the
+-- view shows any user a receiver's pid once it has connected, its status only to pg_read_all_stats).
 select pg_is_in_recovery(),
        pg_wal_lsn_diff(coalesce(nullif(:'primary_lsn', '')::pg_lsn, pg_last_wal_receive_lsn()),
                        pg_last_wal_replay_lsn())::bigint,
@@ -10,4 +11,4 @@ select pg_is_in_recovery(),
        pg_last_wal_receive_lsn(),
        pg_last_wal_replay_lsn(),
        pg_last_xact_replay_timestamp(),
-       (select count(*) from pg_stat_wal_receiver where status = 'streaming');
+       (select count(pid) from pg_stat_wal_receiver);
