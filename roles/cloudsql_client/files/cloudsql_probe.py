@@ -8,7 +8,8 @@ address that is not private).
 environment (PGSERVICEFILE, PGPASSFILE, PGSERVICE), so the exact settings the engine uses are
 tested. Reports the TLS session (pg_stat_ssl), whether the server accepts writes, connect time
 and ``SELECT 1`` round trips (p50/p99 in microseconds), and tries the same service with
-``sslmode=disable`` to prove the server refuses plain text. Never prints credentials.
+``sslmode=disable`` to prove the server refuses plain text (that attempt carries no password and no
+password file: whatever answers gets nothing to steal). Never prints credentials.
 
 With ``--staged`` the files are not on disk yet: stdin carries a JSON object with the service
 file, the pgpass line and the CA bundle the role is about to install. They are written to a
@@ -193,16 +194,38 @@ def probe(args, dsn=""):
         connect_p50_ms=round(percentile(connects, 50), 2),
         connect_max_ms=round(max(connects), 2),
     )
-    try:
-        psycopg2.connect(f"{dsn} sslmode=disable").close()
-        result["plaintext"] = "accepted"
-    except psycopg2.OperationalError as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        # the server's own refusal names the missing encryption; anything else proves nothing
-        result["plaintext"] = "refused" if "no encryption" in text else "failed"
-        result["plaintext_error"] = text
+    result.update(plaintext_check(psycopg2, dsn))
     result["ok"] = result["ssl"] and result["plaintext"] == "refused"
     return result
+
+
+def plaintext_check(psycopg2, dsn=""):
+    """Try the service without TLS, carrying no credential.
+
+    Whatever answers on the address gets this connection in clear text, so it carries no password: an
+    empty one (which also stops libpq taking one from the service file), no password file, no
+    PGPASSWORD. It keeps the service's user name, which every PostgreSQL startup sends in clear anyway,
+    so a rule that admits plain text for that user alone is still found. The real server refuses before
+    authentication, naming the missing encryption (its pg_hba.conf admits hostssl only). A server that
+    asks for a password instead has admitted the unencrypted connection: that is "accepted", and it got
+    nothing ("fe_sendauth: no password supplied").
+    """
+    # a password file that cannot exist (a path below /dev/null): libpq reads none, and warns about none
+    conninfo = f"{dsn} sslmode=disable password='' passfile='{os.devnull}/none'"
+    saved = os.environ.pop("PGPASSWORD", None)
+    try:
+        psycopg2.connect(conninfo).close()
+        return {"plaintext": "accepted"}
+    except psycopg2.OperationalError as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "no encryption" in text:  # the server's own refusal
+            return {"plaintext": "refused", "plaintext_error": text}
+        if "no password supplied" in text:  # asked for a password over plain text: admitted
+            return {"plaintext": "accepted", "plaintext_error": text}
+        return {"plaintext": "failed", "plaintext_error": text}  # proves nothing either way
+    finally:
+        if saved is not None:
+            os.environ["PGPASSWORD"] = saved
 
 
 def main():
