@@ -44,7 +44,7 @@ class CleartextServer:
     def _serve(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, _peer = self.sock.accept()
             except OSError:
                 return
             with conn:
