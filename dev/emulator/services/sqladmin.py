@@ -433,9 +433,8 @@ class SqlStore:
             return f"pg_promote() failed in {container}: podman cannot be run ({exc.strerror})"
         if res.returncode != 0:
             return f"pg_promote() failed in {container}: {(res.stderr or res.stdout).strip()[:300]}"
-        deadline = time.monotonic() + LAB_TIMEOUT
-        last = ""
-        while time.monotonic() < deadline:
+
+        def writable() -> str | None:
             # a standby refuses even a temporary table: this is a real write transaction
             res = self._psql(
                 container,
@@ -445,9 +444,27 @@ class SqlStore:
             )
             if res.returncode == 0 and res.stdout.strip().endswith("f"):
                 return None
-            last = (res.stderr or res.stdout).strip()[:300]
-            time.sleep(0.2)
+            return (res.stderr or res.stdout).strip()[:300]
+
+        last = self._poll_lab(writable)
+        if last is None:
+            return None
         return f"{container} did not accept writes within {LAB_TIMEOUT:.0f} s after pg_promote(): {last}"
+
+    @staticmethod
+    def _poll_lab(check) -> str | None:
+        """Call ``check()`` every 0.2 s until it returns None (done) or LAB_TIMEOUT passes.
+
+        Returns None when done, else the last thing ``check`` said was missing.
+        """
+        deadline = time.monotonic() + LAB_TIMEOUT
+        last = ""
+        while time.monotonic() < deadline:
+            last = check()
+            if last is None:
+                return None
+            time.sleep(0.2)
+        return last
 
     def activate_lab(self, container: str, service: str, policy: str) -> str | None:
         """Apply ``policy`` to the lab server: NEVER stops its unit, ALWAYS starts it.
@@ -469,21 +486,19 @@ class SqlStore:
             return f"{verb}ping {service} failed in {container}: podman cannot be run ({exc.strerror})"
         if res.returncode != 0:
             return f"{verb}ping {service} failed in {container}: {(res.stderr or res.stdout).strip()[:300]}"
-        deadline = time.monotonic() + LAB_TIMEOUT
-        last = ""
-        while time.monotonic() < deadline:
-            if policy == "NEVER":
-                state = self._podman(container, "systemctl", "is-active", service).stdout.strip()
-                probe = self._psql(container, "select 1")
-                if state != "active" and probe.returncode != 0:
-                    return None
-                last = f"{service} is {state}"
-            else:
-                probe = self._psql(container, "select 1")
-                if probe.returncode == 0:
-                    return None
-                last = (probe.stderr or probe.stdout).strip()[:300]
-            time.sleep(0.2)
+
+        def stopped() -> str | None:
+            state = self._podman(container, "systemctl", "is-active", service).stdout.strip()
+            probe = self._psql(container, "select 1")
+            return None if state != "active" and probe.returncode != 0 else f"{service} is {state}"
+
+        def answers() -> str | None:
+            probe = self._psql(container, "select 1")
+            return None if probe.returncode == 0 else (probe.stderr or probe.stdout).strip()[:300]
+
+        last = self._poll_lab(stopped if policy == "NEVER" else answers)
+        if last is None:
+            return None
         outcome = "stop" if policy == "NEVER" else "answer"
         return f"{container}: {service} did not {outcome} within {LAB_TIMEOUT:.0f} s: {last}"
 
