@@ -134,7 +134,13 @@ def _no_results(scope: str) -> dict:
 
 
 def register(router, emulator):
-    """Serve instances.aggregatedList/list/get, zones.list and networks.get."""
+    """Serve instances.aggregatedList/list/get, zones.list and networks.get.
+
+    Also creates ``emulator.compute_operations``, the one registry of Compute operations that every
+    Compute service shares: ``{(project, scope, name): Operation}`` with scope ``global``,
+    ``regions/R`` or ``zones/Z`` (see ``compute_ops.new_operation``).
+    """
+    emulator.compute_operations = {}
     pager = _Pager(secrets.token_bytes(16))
 
     def listing(call, project, scope):
