@@ -934,6 +934,8 @@ def register(router, emulator):
         kind="sqladmin.operations.get",
         scopes=SCOPES,
     )
+    # what other SQL Admin services (sqladmin_backups) build their routes on: the same checks and operations
+    store.routes = {"check_project": check_project, "find": find, "view": view, "new_operation": new_operation}
     return store
 
 
