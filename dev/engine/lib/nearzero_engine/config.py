@@ -32,6 +32,25 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """``/metrics`` on a second listener (the health port serves it on loopback anyway).
+
+    ``listen`` empty: no second listener. Set it to the host's private address so a monitoring
+    server can scrape the engine without the health endpoints leaving loopback.
+    """
+
+    listen: str = ""
+    port: int = 9105
+
+
+@dataclass(frozen=True)
+class OrdersConfig:
+    """The order path: one order every ``every_ticks`` turns of the trading loop (0: none)."""
+
+    every_ticks: int = 10
+
+
+@dataclass(frozen=True)
 class ThreadsConfig:
     """Where the engine's threads run and how they are scheduled (all optional).
 
@@ -57,17 +76,22 @@ class EngineConfig:
     health: HealthConfig = field(default_factory=HealthConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     threads: ThreadsConfig = field(default_factory=ThreadsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    orders: OrdersConfig = field(default_factory=OrdersConfig)
     # sha256 of the document's bytes as read (set by load(), reported on /healthz and /version so a
     # deployment can tell whether the running process loaded the file that is on disk now)
     digest: str = ""
 
 
-_SECTIONS = {"health": HealthConfig, "database": DatabaseConfig, "threads": ThreadsConfig}
+_SECTIONS = {"health": HealthConfig, "database": DatabaseConfig, "threads": ThreadsConfig, "metrics": MetricsConfig,
+             "orders": OrdersConfig}
 _TOP = {"tick_ms": int, "state_dir": str}
 _TYPES = {
     HealthConfig: {"listen": str, "port": int},
     DatabaseConfig: {"required": bool, "service": str, "check_interval_s": (int, float), "connect_timeout_s": int},
     ThreadsConfig: {"trading_cpu": int, "service_cpu": int, "trading_fifo_priority": int, "service_nice": int},
+    MetricsConfig: {"listen": str, "port": int},
+    OrdersConfig: {"every_ticks": int},
 }
 
 
@@ -106,6 +130,10 @@ def parse(document: dict, source: str = "config") -> EngineConfig:
     cfg = EngineConfig(**top)
     if not 1 <= cfg.health.port <= 65535:
         raise ConfigError(f"{source}: health.port must be 1-65535, not {cfg.health.port}")
+    if not 1 <= cfg.metrics.port <= 65535:
+        raise ConfigError(f"{source}: metrics.port must be 1-65535, not {cfg.metrics.port}")
+    if cfg.orders.every_ticks < 0:
+        raise ConfigError(f"{source}: orders.every_ticks must be 0 (no orders) or more, not {cfg.orders.every_ticks}")
     if cfg.tick_ms < 1:
         raise ConfigError(f"{source}: tick_ms must be at least 1, not {cfg.tick_ms}")
     if cfg.database.check_interval_s <= 0 or cfg.database.connect_timeout_s < 1:

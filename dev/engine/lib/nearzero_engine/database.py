@@ -13,6 +13,21 @@ import time
 from dataclasses import dataclass
 
 
+def connect(service: str, connect_timeout: int, interval: float):
+    """An autocommit libpq connection to ``service`` that notices a vanished server quickly."""
+    import psycopg2
+
+    # tcp_user_timeout and keepalives: when the server vanishes (its region goes down, packets
+    # are dropped) a query fails within connect_timeout instead of blocking on a dead socket
+    # for the kernel's retransmission timeout, which kept reporting the last, stale "ok" and made
+    # a stop wait for systemd's TimeoutStopSec
+    conn = psycopg2.connect(service=service, connect_timeout=connect_timeout, application_name="nearzero-engine",
+                            tcp_user_timeout=connect_timeout * 1000, keepalives=1,
+                            keepalives_idle=max(1, int(interval)), keepalives_interval=1, keepalives_count=3)
+    conn.autocommit = True
+    return conn
+
+
 @dataclass
 class DbState:
     ok: bool
@@ -49,16 +64,7 @@ class DatabaseMonitor:
             return state
         try:
             if self._conn is None or self._conn.closed:
-                # tcp_user_timeout and keepalives: when the server vanishes (its region goes down, packets
-                # are dropped) the check fails within connect_timeout instead of blocking on a dead socket
-                # for the kernel's retransmission timeout, which kept reporting the last, stale "ok" and made
-                # a stop wait for systemd's TimeoutStopSec
-                self._conn = psycopg2.connect(service=self.service, connect_timeout=self.connect_timeout,
-                                              application_name="nearzero-engine",
-                                              tcp_user_timeout=self.connect_timeout * 1000, keepalives=1,
-                                              keepalives_idle=max(1, int(self.interval)), keepalives_interval=1,
-                                              keepalives_count=3)
-                self._conn.autocommit = True
+                self._conn = connect(self.service, self.connect_timeout, self.interval)
             with self._conn.cursor() as cur:
                 cur.execute("SELECT 1")
                 cur.fetchone()

@@ -4,7 +4,9 @@
 ``GET /healthz/ready``: 200 when live and every dependency is usable (the database), else 503.
 Both answer a JSON body with the reasons, the version, the release and the sha256 of the loaded
 configuration, so a deployment tool can say why a release failed its health gate and whether the
-process runs what is on disk. ``GET /version``: 200 with that identity alone, whatever the health.
+process runs what is on disk. ``GET /version``: 200 with that identity alone, whatever the health. ``GET /metrics``: the
+Prometheus text exposition (``metrics.py``). A server started with ``metrics_only`` (the
+engine's listener on a private address) answers ``/metrics`` and nothing else.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ class HealthServer:
     ``identity()`` returns what ``/version`` answers.
     """
 
-    def __init__(self, listen: str, port: int, report, log, identity=None):
+    def __init__(self, listen: str, port: int, report, log, identity=None, metrics=None, metrics_only=False,
+                 name="health-http"):
         self.report = report
         self.identity = identity or (lambda: {})
+        self.metrics = metrics
+        self.metrics_only = metrics_only
         self.log = log
         self._server = _Server((listen, port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="health-http", daemon=True)
+                                        name=name, daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -50,6 +55,12 @@ class HealthServer:
             sys_version = ""
 
             def do_GET(self):
+                if self.path == "/metrics" and outer.metrics is not None:
+                    self._send_text(outer.metrics())
+                    return
+                if outer.metrics_only:
+                    self._send(404, {"error": f"unknown path {self.path}; this listener serves /metrics only"})
+                    return
                 if self.path == "/version":
                     self._send(200, outer.identity())
                     return
@@ -60,9 +71,17 @@ class HealthServer:
                     ok = ready
                 else:
                     self._send(404, {"error": f"unknown path {self.path}; "
-                                              "use /healthz/live, /healthz/ready or /version"})
+                                              "use /healthz/live, /healthz/ready, /version or /metrics"})
                     return
                 self._send(200 if ok else 503, body)
+
+            def _send_text(self, text: str):
+                payload = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def _send(self, status: int, body: dict):
                 payload = json.dumps(body, sort_keys=True).encode() + b"\n"

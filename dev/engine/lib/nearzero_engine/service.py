@@ -3,11 +3,13 @@
 Lifecycle under systemd (``Type=notify``):
 
 1. load and validate the configuration (exit 2 with the reason when it is unusable);
-2. start the health server and the database monitor, pin and schedule the threads as
+2. start the health server (and the metrics listener, when ``metrics.listen`` is set), the
+   database monitor and the order path, pin and schedule the threads as
    ``threads`` says (exit 2 when refused), then send ``READY=1``: the process is up; whether it
    can trade is what ``/healthz/ready`` says;
-3. turn the trading loop every ``tick_ms``; the loop, and only the loop, pings the watchdog,
-   so a wedged loop gets the process killed and restarted by systemd;
+3. turn the trading loop every ``tick_ms``, emitting an order every ``orders.every_ticks``
+   turns; the loop, and only the loop, pings the watchdog, so a wedged loop gets the process
+   killed and restarted by systemd;
 4. on SIGTERM or SIGINT: ``STOPPING=1``, finish the current tick, close the database
    connection and the health server, exit 0.
 """
@@ -28,6 +30,8 @@ from . import __version__
 from .config import ConfigError, EngineConfig, load
 from .database import DatabaseMonitor
 from .health import HealthServer
+from .metrics import gauge
+from .orders import OrderPath
 from .sdnotify import Notifier
 from .threads import PlacementError, check_cpus, describe, place
 
@@ -72,7 +76,31 @@ class Engine:
         self.ticks = 0
         self.db = (DatabaseMonitor(cfg.database.service, cfg.database.check_interval_s,
                                    cfg.database.connect_timeout_s, LOG) if cfg.database.required else None)
-        self.health = HealthServer(cfg.health.listen, cfg.health.port, self.report, LOG, self.identity)
+        self.orders = OrderPath(cfg.database.service if cfg.database.required else None,
+                                cfg.database.connect_timeout_s, cfg.database.check_interval_s)
+        self.health = HealthServer(cfg.health.listen, cfg.health.port, self.report, LOG, self.identity, self.metrics)
+        self.metrics_server = (HealthServer(cfg.metrics.listen, cfg.metrics.port, self.report, LOG,
+                                            metrics=self.metrics, metrics_only=True, name="metrics-http")
+                               if cfg.metrics.listen else None)
+
+    def metrics(self) -> str:
+        """``/metrics``: readiness, the release, the order path (Prometheus text format 0.0.4)."""
+        live, ready, _body = self.report()
+        ident = self.identity()
+        lines = [
+            *gauge("nearzero_engine_live", "1 while the trading loop turns (/healthz/live).", [({}, int(live))]),
+            *gauge("nearzero_engine_ready", "1 when live and every dependency is usable (/healthz/ready).",
+                   [({}, int(ready))]),
+            *gauge("nearzero_engine_release_info", "The release this process runs (value always 1).",
+                   [({"version": ident["version"], "release": ident["release"]}, 1)]),
+            *gauge("nearzero_engine_start_time_seconds", "When the process started (Unix time).",
+                   [({}, round(self.started_at, 3))]),
+            *self.orders.latency.render(),
+            *self.orders.roundtrip.render(),
+            *gauge("nearzero_engine_orders_total", "Orders by result: ok, error (database), dropped (path busy).",
+                   [({"result": key}, value) for key, value in sorted(self.orders.counts().items())], "counter"),
+        ]
+        return "\n".join(lines) + "\n"
 
     def report(self):
         """``(live, ready, body)`` for the health server."""
@@ -100,7 +128,9 @@ class Engine:
 
     def place_threads(self) -> None:
         """Pin and schedule the trading loop (this thread) and the service threads; record the result."""
-        service = {"health-http": self.health.native_id}
+        service = {"health-http": self.health.native_id, "order-path": self.orders.native_id}
+        if self.metrics_server is not None:
+            service["metrics-http"] = self.metrics_server.native_id
         if self.db is not None:
             service["db-monitor"] = self.db.native_id
         place(self.cfg.threads, threading.get_native_id(), list(service.values()))
@@ -121,8 +151,11 @@ class Engine:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.health.start()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
         if self.db is not None:
             self.db.start()
+        self.orders.start()
         try:
             self.place_threads()
         except PlacementError as exc:
@@ -141,8 +174,11 @@ class Engine:
         interval = self.notifier.watchdog_interval
         next_ping = 0.0
         last_status = None
+        every = self.cfg.orders.every_ticks
         while not self.stop_event.wait(tick):
             self.ticks += 1
+            if every and self.ticks % every == 0:
+                self.orders.submit()
             self.last_tick = time.time()
             if interval and self.last_tick >= next_ping:
                 self.notifier.watchdog()
@@ -160,8 +196,11 @@ class Engine:
 
     def shutdown(self) -> int:
         self.notifier.stopping()
+        self.orders.stop()
         if self.db is not None:
             self.db.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.health.stop()
         LOG.info("engine stopped cleanly after %d ticks", self.ticks)
         self.notifier.close()
@@ -187,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         engine = Engine(cfg, Notifier(), str(Path(args.config).resolve()))
     except OSError as exc:
-        LOG.error("cannot serve health on %s:%d: %s. Fix: free the port or change health.port",
-                  cfg.health.listen, cfg.health.port, exc.strerror)
+        LOG.error("cannot serve health on %s:%d or metrics on %s:%d: %s. Fix: free the port or change health.port "
+                  "(metrics.port; metrics.listen must be an address of this host)", cfg.health.listen, cfg.health.port,
+                  cfg.metrics.listen or "-", cfg.metrics.port, exc.strerror)
         return 1
     return engine.run()
