@@ -49,7 +49,10 @@ SERVICES = [
     "metadata",
     "iamcredentials",
     "compute",
+    "compute_ops",  # Compute operations get/wait (issue 18)
+    "compute_network",  # VPC networks, subnetworks, firewalls, routers, global addresses (issue 18)
     "sqladmin",
+    "sqladmin_backups",  # backup runs and point-in-time clones (issue 21)
     "secretmanager",  # the database tier (issue 7)
     "storage",  # gs:// engine artifacts (issue 6)
 ]

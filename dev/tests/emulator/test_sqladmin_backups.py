@@ -1,0 +1,142 @@
+"""The emulator's backup runs and point-in-time clones over real HTTP (API-only instances; the lab drill is molecule/pitr)."""
+
+import datetime as dt
+import time
+
+import pytest
+import requests
+from discovery_schema import check
+
+DOC = "sqladmin.v1"
+PITR = {
+    "backupConfiguration": {
+        "enabled": True,
+        "location": "eu",
+        "pointInTimeRecoveryEnabled": True,
+        "transactionLogRetentionDays": 1,
+    }
+}
+
+
+def rfc3339(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+@pytest.fixture
+def api(emulator):
+    emulator.add_access_token("tok-sql")
+    sql = emulator.services["sqladmin"]
+    sql.operation_seconds = 0.1
+    sql.add_instance("p1", "db-us", region="us-east4", private_ip="10.20.0.5", settings=PITR)
+    sql.add_instance("p1", "db-plain", region="us-east4", private_ip="10.20.0.6")
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer tok-sql"
+    return sql, emulator.services["sqladmin_backups"], session, f"{emulator.url}/v1/projects/p1"
+
+
+def wait_done(session, base, op, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = session.get(f"{base}/operations/{op['name']}").json()
+        if body["status"] == "DONE":
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"operation {op['name']} not DONE after {timeout} s")
+
+
+def test_backup_runs_carry_their_location_newest_first(api):
+    sql, backups, session, base = api
+    now = dt.datetime.now(dt.UTC)
+    older = backups.add_run("p1", "db-us", start=now - dt.timedelta(hours=5))
+    resp = session.post(f"{base}/instances/db-us/backupRuns", json={"location": "us-east4", "description": "pre-change"})
+    assert resp.status_code == 200, resp.text
+    assert wait_done(session, base, resp.json()).get("error") is None
+    listed = session.get(f"{base}/instances/db-us/backupRuns").json()
+    assert check(listed, "BackupRunsListResponse", doc=DOC) == []
+    items = listed["items"]
+    assert [r["location"] for r in items] == ["us-east4", "eu"]  # on demand (its own location), then automated
+    assert [r["type"] for r in items] == ["ON_DEMAND", "AUTOMATED"]
+    assert items[0]["description"] == "pre-change" and items[1]["id"] == older["id"]
+    one = session.get(f"{base}/instances/db-us/backupRuns/{older['id']}").json()
+    assert one["location"] == "eu" and one["status"] == "SUCCESSFUL"
+    assert session.get(f"{base}/instances/db-us/backupRuns/12345").status_code == 404
+    page = session.get(f"{base}/instances/db-us/backupRuns", params={"maxResults": 1}).json()
+    assert len(page["items"]) == 1 and page["nextPageToken"]
+    # without a location setting, backups go to the multi-region of the instance's region
+    backups.add_run("p1", "db-plain")
+    assert session.get(f"{base}/instances/db-plain/backupRuns").json()["items"][0]["location"] == "us"
+
+
+def test_read_replicas_take_no_backups(api):
+    sql, _, session, base = api
+    sql.add_instance("p1", "db-eu", region="europe-west3", private_ip="10.20.0.7", master="db-us")
+    resp = session.post(f"{base}/instances/db-eu/backupRuns", json={})
+    assert resp.status_code == 400 and "read replica" in resp.json()["error"]["message"]
+
+
+def clone(session, base, source, dest, point=None):
+    context = {"destinationInstanceName": dest}
+    if point is not None:
+        context["pointInTime"] = rfc3339(point)
+    return session.post(f"{base}/instances/{source}/clone", json={"cloneContext": context})
+
+
+def test_point_in_time_clone_is_a_new_instance(api):
+    sql, backups, session, base = api
+    now = dt.datetime.now(dt.UTC)
+    backups.add_run("p1", "db-us", start=now - dt.timedelta(hours=3))
+    source_before = session.get(f"{base}/instances/db-us").json()
+    resp = clone(session, base, "db-us", "db-us-restored", now - dt.timedelta(hours=1))
+    assert resp.status_code == 200, resp.text
+    op = resp.json()
+    assert op["operationType"] == "CLONE" and op["targetId"] == "db-us-restored"
+    assert wait_done(session, base, op).get("error") is None
+    restored = session.get(f"{base}/instances/db-us-restored").json()
+    assert check(restored, "DatabaseInstance", doc=DOC) == []
+    assert restored["state"] == "RUNNABLE" and restored["region"] == "us-east4"
+    ips = {a["ipAddress"] for a in restored["ipAddresses"] if a["type"] == "PRIVATE"}
+    assert ips and ips != {"10.20.0.5"}
+    source_after = session.get(f"{base}/instances/db-us").json()
+    assert source_after["settings"] == source_before["settings"]
+    assert source_after["ipAddresses"] == source_before["ipAddresses"]
+    # the name is taken now
+    again = clone(session, base, "db-us", "db-us-restored", now - dt.timedelta(hours=1))
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("source", "offset", "needs"),
+    [
+        ("db-plain", dt.timedelta(hours=-1), "Point-in-time recovery is not enabled on instance db-plain"),
+        ("db-us", dt.timedelta(minutes=5), "is in the future"),
+        ("db-us", dt.timedelta(hours=-30), "is before the earliest recovery time of instance db-us"),
+        ("db-us", dt.timedelta(hours=-4), "is before the earliest recovery time of instance db-us"),
+    ],
+)
+def test_clone_refusals_create_nothing(api, source, offset, needs):
+    _, backups, session, base = api
+    now = dt.datetime.now(dt.UTC)
+    # retention 1 day, oldest backup ended 3 h ago: 30 h ago is outside the log window, 4 h ago before any backup
+    backups.add_run("p1", "db-us", start=now - dt.timedelta(hours=3))
+    backups.add_run("p1", "db-plain", start=now - dt.timedelta(hours=3))
+    resp = clone(session, base, source, "db-never", now + offset)
+    assert resp.status_code == 400, resp.text
+    assert needs in resp.json()["error"]["message"]
+    assert session.get(f"{base}/instances/db-never").status_code == 404
+
+
+def test_clone_without_any_backup_is_refused(api):
+    _, _, session, base = api
+    resp = clone(session, base, "db-us", "db-never", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    assert resp.status_code == 400 and "no successful backup yet" in resp.json()["error"]["message"]
+    assert session.get(f"{base}/instances/db-never").status_code == 404
+
+
+def test_clone_requests_are_checked_against_the_discovery_document(api):
+    _, _, session, base = api
+    resp = session.post(f"{base}/instances/db-us/clone", json={"cloneContext": {"pointInTime": "yesterday"}})
+    assert resp.status_code == 400 and "google.protobuf.Timestamp" in resp.json()["error"]["message"]
+    resp = session.post(f"{base}/instances/db-us/clone", json={"cloneContext": {"destinationInstanceNam": "x"}})
+    assert resp.status_code == 400 and 'Unknown name "destinationInstanceNam"' in resp.json()["error"]["message"]
+    resp = session.post(f"{base}/instances/db-us/clone", json={"cloneContext": {}})
+    assert resp.status_code == 400 and "destinationInstanceName is required" in resp.json()["error"]["message"]
