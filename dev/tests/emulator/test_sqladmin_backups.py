@@ -1,4 +1,4 @@
-"""The emulator's backup runs and point-in-time clones over real HTTP (API-only instances; the lab drill is molecule/pitr)."""
+"""The emulator's backup runs and point-in-time clones over real HTTP (API-only; the lab drill is molecule/pitr)."""
 
 import datetime as dt
 import time
@@ -45,10 +45,11 @@ def wait_done(session, base, op, timeout=5.0):
 
 
 def test_backup_runs_carry_their_location_newest_first(api):
-    sql, backups, session, base = api
+    _, backups, session, base = api
     now = dt.datetime.now(dt.UTC)
     older = backups.add_run("p1", "db-us", start=now - dt.timedelta(hours=5))
-    resp = session.post(f"{base}/instances/db-us/backupRuns", json={"location": "us-east4", "description": "pre-change"})
+    body = {"location": "us-east4", "description": "pre-change"}
+    resp = session.post(f"{base}/instances/db-us/backupRuns", json=body)
     assert resp.status_code == 200, resp.text
     assert wait_done(session, base, resp.json()).get("error") is None
     listed = session.get(f"{base}/instances/db-us/backupRuns").json()
@@ -82,7 +83,7 @@ def clone(session, base, source, dest, point=None):
 
 
 def test_point_in_time_clone_is_a_new_instance(api):
-    sql, backups, session, base = api
+    _, backups, session, base = api
     now = dt.datetime.now(dt.UTC)
     backups.add_run("p1", "db-us", start=now - dt.timedelta(hours=3))
     source_before = session.get(f"{base}/instances/db-us").json()
