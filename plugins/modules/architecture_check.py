@@ -294,14 +294,16 @@ def expand_fleet(arch: dict[str, Any], problems: list[str]) -> list[dict[str, An
     for index, entry in enumerate(arch["fleet"]):
         label = entry.get("name") or entry.get("name_prefix") or f"#{index + 1}"
         if bool(entry.get("name")) == bool(entry.get("name_prefix")):
-            problems.append(f"fleet entry {label}: set either name (one instance) or name_prefix with count "
-                            "(count instances named name_prefix-1 onwards), not both and not neither.")
+            has = "both name and name_prefix" if entry.get("name") else "neither name nor name_prefix"
+            problems.append(f"fleet entry {label}: it has {has}. Fix: set either name (one instance) or name_prefix "
+                            "with count (count instances named name_prefix-1 onwards).")
             continue
         if entry.get("name_prefix") and not (entry.get("count") or 0) >= 1:
-            problems.append(f"fleet entry {label}: name_prefix needs count (1 or more).")
+            problems.append(f"fleet entry {label}: name_prefix has no count. Fix: set count (1 or more).")
             continue
         if entry.get("name") and entry.get("count") not in (None, 1):
-            problems.append(f"fleet entry {label}: count goes with name_prefix; with name the entry is one instance.")
+            problems.append(f"fleet entry {label}: count goes with name_prefix; with name the entry is one instance. "
+                            "Fix: drop count, or use name_prefix.")
             continue
         names = [entry["name"]] if entry.get("name") else [f"{entry['name_prefix']}-{i}"
                                                           for i in range(1, entry["count"] + 1)]
