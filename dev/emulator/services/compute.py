@@ -1,4 +1,4 @@
-"""Compute Engine v1 under ``/compute/v1/``: instances (aggregated, per zone, get), zones and networks.get.
+"""Compute Engine v1 under ``/compute/v1/``: instances (aggregated, per zone, get) and zones.
 
 Listing follows the real API: ``maxResults`` 0..500 (default 500), opaque page tokens
 bound to the query that made them, the ``filter`` language (``filters.py``), ``orderBy``
@@ -134,7 +134,7 @@ def _no_results(scope: str) -> dict:
 
 
 def register(router, emulator):
-    """Serve instances.aggregatedList/list/get, zones.list and networks.get.
+    """Serve instances.aggregatedList/list/get and zones.list.
 
     Also creates ``emulator.compute_operations``, the one registry of Compute operations that every
     Compute service shares: ``{(project, scope, name): Operation}`` with scope ``global``,
@@ -226,26 +226,6 @@ def register(router, emulator):
         body["selfLink"] = f"{API_BASE}/projects/{project.name}/zones"
         return Response(body=body)
 
-    def get_network(call):
-        _check_alt(call)
-        project = _project(call, "compute.networks.get")
-        name = call.params["network"]
-        with call.emulator.compute.lock:
-            mtu = project.networks.get(name)
-        if mtu is None:
-            raise not_found(f"projects/{project.name}/global/networks/{name}")
-        return Response(body={
-            "kind": "compute#network",
-            "id": str(int(hashlib.sha256(f"{project.name}/{name}".encode()).hexdigest()[:15], 16)),
-            "creationTimestamp": "2026-01-12T08:00:00.000-08:00",
-            "name": name,
-            "selfLink": f"{API_BASE}/projects/{project.name}/global/networks/{name}",
-            "autoCreateSubnetworks": name == "default",
-            "mtu": mtu,
-            "routingConfig": {"routingMode": "REGIONAL"},
-            "networkFirewallPolicyEnforcementOrder": "AFTER_CLASSIC_FIREWALL",
-        })
-
     schema = "compute.v1"
     add = router.add
     add(
@@ -272,7 +252,5 @@ def register(router, emulator):
         scopes=COMPUTE_SCOPES,
         schema=(schema, "Instance"),
     )
-    add("GET", PREFIX + r"/global/networks/(?P<network>[^/]+)", get_network, kind="compute.networks.get",
-        scopes=COMPUTE_SCOPES, schema=(schema, "Network"))  # fmt: skip
     add("GET", PREFIX + r"/zones", zones, kind="compute.zones.list", scopes=COMPUTE_SCOPES,
         schema=(schema, "ZoneList"))  # fmt: skip
