@@ -1,4 +1,4 @@
-"""Cloud SQL Admin v1 calls shared by the cloudsql_instance modules and the DR playbooks.
+"""Cloud SQL Admin v1 calls shared by the cloudsql_* modules and the DR playbooks.
 
 Built on ``GcpClient`` (one session per credential, retries, operation polling). Errors name
 the instance, the project, the permission and the fix.
@@ -74,7 +74,7 @@ def prune(current: Resource | None, wanted: Resource) -> Resource:
 
 
 class SqlAdminApi:
-    """Instances, connect settings, server CAs and operations against ``endpoint``."""
+    """Instances, connect settings, server CAs, backup runs, clones and operations against ``endpoint``."""
 
     def __init__(self, client: GcpClient, endpoint: str | None = None) -> None:
         self.client = client
@@ -183,6 +183,27 @@ class SqlAdminApi:
         """
         return self._mutate("POST", f"{self.base}/projects/{project}/instances/{instance}/promoteReplica", project,
                             instance, "cloudsql.instances.promoteReplica", retry="unprocessed")
+
+    def backup_runs(self, project: str, instance: str) -> list[Resource]:
+        """Every BackupRun of the instance, newest first (the API lists them by enqueued time, newest first)."""
+        url = f"{self.base}/projects/{project}/instances/{instance}/backupRuns"
+        ctx = self._context(project, instance, "cloudsql.backupRuns.list")
+        runs: list[Resource] = []
+        try:
+            for page in self.client.paginate(url, context=ctx):
+                runs.extend(page.get("items") or [])
+        except GcpError as exc:
+            raise self._explain_missing(exc, project, instance) from None
+        return runs
+
+    def clone(self, project: str, instance: str, clone_context: Resource) -> Resource:
+        """Clone the instance into a new one (``cloneContext``: destinationInstanceName, pointInTime); the Operation.
+
+        Repeated only when the API cannot have acted on it: a repeat of a clone that was accepted
+        would be refused (the destination's name is taken) and would hide the first one's outcome.
+        """
+        return self._mutate("POST", f"{self.base}/projects/{project}/instances/{instance}/clone", project, instance,
+                            "cloudsql.instances.clone", {"cloneContext": clone_context}, retry="unprocessed")
 
     def wait(self, operation: Resource, project: str, instance: str, timeout: float) -> Resource:
         """Wait for an accepted Operation (polled at ``operation_url``, each poll retried).
