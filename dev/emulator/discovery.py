@@ -71,6 +71,7 @@ DOCUMENTS = {
     "secretmanager": "secretmanager.v1",
     "storage": "storage.v1",
     "iam": "iamcredentials.v1",
+    "servicenetworking": "servicenetworking.v1",
 }
 
 # Kinds whose name is not the discovery method id (the others are their own id).
@@ -90,7 +91,13 @@ METHOD_IDS = {
 # What Google's transcoder calls the request body in error paths: the field of the request
 # message that holds it ("" where the body is the request message itself, e.g. ``body: "*"``).
 # Compute names it after the resource (``instance_resource``); see ``_body_field``.
-BODY_FIELDS = {"sqladmin.v1": "body", "iamcredentials.v1": "", "secretmanager.v1": "", "storage.v1": ""}
+BODY_FIELDS = {
+    "sqladmin.v1": "body",
+    "iamcredentials.v1": "",
+    "secretmanager.v1": "",
+    "storage.v1": "",
+    "servicenetworking.v1": "",
+}
 # The proto package of each document, for the type names Google puts in "Invalid value" messages.
 PROTO_PACKAGES = {
     "compute.v1": "google.cloud.compute.v1",
@@ -98,6 +105,7 @@ PROTO_PACKAGES = {
     "secretmanager.v1": "google.cloud.secretmanager.v1",
     "storage.v1": "google.storage.v1",
     "iamcredentials.v1": "google.iam.credentials.v1",
+    "servicenetworking.v1": "google.cloud.servicenetworking.v1",
 }
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")

@@ -49,6 +49,7 @@ SERVICES = [
     "metadata",
     "iamcredentials",
     "compute",
+    "servicenetworking",  # private services access connections (issue 18)
     "compute_ops",  # Compute operations get/wait (issue 18)
     "compute_network",  # VPC networks, subnetworks, firewalls, routers, global addresses (issue 18)
     "sqladmin",
