@@ -86,7 +86,7 @@ options:
         suboptions:
           name: {description: Policy name., type: str, required: true}
           region: {description: Region; the architecture's region by default., type: str}
-          max_distance: {description: C(maxDistance) (1-3, Preview); omit for best effort., type: int}
+          max_distance: {description: C(maxDistance) is in Compute's beta API only; set, it is refused., type: int}
       fleet:
         description: The instances by role; each entry is one instance (O(architecture.fleet[].name)) or
           O(architecture.fleet[].count) of them named C(name_prefix-1) onwards.
@@ -443,11 +443,11 @@ def check_fleet(arch: dict[str, Any], instances: list[dict[str, Any]], problems:
 def check_placement(arch: dict[str, Any], instances: list[dict[str, Any]], problems: list[str]) -> None:
     """Compact placement: policy defined, series supported, count, one zone in the policy's region, maxDistance."""
     policies = {p["name"]: p for p in arch["placement_policies"]}
-    low, high = rules.MAX_DISTANCE_RANGE
     for policy in arch["placement_policies"]:
-        if policy.get("max_distance") is not None and not low <= policy["max_distance"] <= high:
-            problems.append(f"placement policy {policy['name']}: max_distance {policy['max_distance']} is outside "
-                            f"{low}-{high} ({SRC['placement']}). Fix: 1 (closest) to 3, or omit it (best effort).")
+        if policy.get("max_distance") is not None:
+            problems.append(f"placement policy {policy['name']}: max_distance exists only in Compute's beta API "
+                            f"(Preview; {SRC['placement']}), and nearzero uses v1. Fix: omit max_distance (compact "
+                            "placement is then best effort).")
     members: dict[str, list[dict[str, Any]]] = {}
     for inst in instances:
         name = inst.get("placement_policy")

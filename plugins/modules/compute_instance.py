@@ -150,7 +150,7 @@ from typing import Any, NoReturn
 
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp import compute_instance as ci
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.compute import DEFAULT_ENDPOINT
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.compute_resource import DEFAULT_ENDPOINT, ComputeResource
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
 
@@ -164,40 +164,22 @@ class Converge:
         self.module = module
         self.params = module.params
         project, zone, name = self.params["project"], self.params["zone"], self.params["name"]
-        self.client = module.client()
-        self.zone_base = f"{self.params['api_endpoint'].rstrip('/')}/compute/v1/projects/{project}/zones/{zone}"
-        self.url = f"{self.zone_base}/instances/{name}"
+        self.res = ComputeResource(module.client(), project, f"zones/{zone}", "instances", name,
+                                   endpoint=self.params["api_endpoint"], kind="instance",
+                                   timeout=self.params["wait_timeout"], check_mode=module.check_mode)
+        self.url = self.res.url
         self.what = f"instance {name} in zone {zone} of project {project}"
-        self.context = {"project": project, "resource": self.what, "api": "Compute Engine API",
-                        "service": "compute.googleapis.com", "endpoint_option": "api_endpoint"}
         self.actual_email: str | None = None
         self.result: dict[str, Any] = {"changed": False, "changes": [], "applied": [], "not_applied": [],
-                                       "operations": [], "instance": {}}
+                                       "operations": self.res.operations, "instance": {}}
 
-    # -- API ------------------------------------------------------------------------------
     def get(self) -> dict[str, Any] | None:
         """The instance, or None when it does not exist."""
-        try:
-            return self.client.get_json(self.url, context=dict(self.context, permission="compute.instances.get"))
-        except GcpError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    def call(self, method: str, url: str, body: Any = None, params: dict[str, Any] | None = None,
-             permission: str = "compute.instances.update") -> dict[str, Any]:
-        """Send one mutation and wait for its zone Operation (polled under api_endpoint, never its selfLink)."""
-        resp = self.client.request(method, url, params=params, json=body,
-                                   context=dict(self.context, permission=permission))
-        operation = resp.json()
-        done = self.client.wait_operation(f"{self.zone_base}/operations/{operation['name']}", operation,
-                                          timeout=self.params["wait_timeout"], context=self.context)
-        self.result["operations"].append(done["name"])
-        return done
+        return self.res.get()
 
     def action(self, verb: str, body: Any = None, params: dict[str, Any] | None = None) -> None:
-        """POST instances/NAME/VERB and wait."""
-        self.call("POST", f"{self.url}/{verb}", body, params)
+        """POST instances/NAME/VERB and wait for its zone Operation."""
+        self.res.call("POST", f"{self.url}/{verb}", verb, body, params)
 
     # -- steps ----------------------------------------------------------------------------
     def exit(self, instance: dict[str, Any] | None) -> NoReturn:
@@ -227,7 +209,7 @@ class Converge:
             self.result["diff"] = {"before": {}, "after": body}
         if self.module.check_mode:
             self.exit(None)
-        self.call("POST", f"{self.zone_base}/instances", body, permission="compute.instances.create")
+        self.res.call("POST", self.res.collection_url, "create", body)
         self.result["applied"].append(change)
         if params["status"] == "TERMINATED":
             self.action("stop")
@@ -246,7 +228,7 @@ class Converge:
             self.result["diff"] = {"before": {"name": instance["name"]}, "after": {}}
         if self.module.check_mode:
             self.exit(instance)
-        self.call("DELETE", self.url, permission="compute.instances.delete")
+        self.res.delete()
         self.result["applied"].append(change)
         self.exit(None)
 

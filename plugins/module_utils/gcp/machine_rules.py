@@ -37,12 +37,11 @@ TIER1_MIN_VCPUS: Final[dict[str, int]] = {
 }
 
 # Compact placement policies: the machine series that accept one and how many VMs one policy may
-# hold for each (SOURCES["placement"]); maxDistance (Preview) takes 1 to 3.
+# hold for each (SOURCES["placement"]). Their maxDistance (Preview) is in Compute's beta API only.
 COMPACT_PLACEMENT_MAX_VMS: Final[dict[str, int]] = {
     "a2": 150, "a3": 150, "c2": 150, "c2d": 150, "c3": 150, "c3d": 150, "c4": 150, "c4d": 150,
     "g2": 150, "h3": 150, "n2": 150, "n2d": 150,
 }
-MAX_DISTANCE_RANGE: Final[tuple[int, int]] = (1, 3)
 
 # Accelerator-optimized machine types come with their GPUs (SOURCES["gpus"]): the type's name
 # prefix -> (accelerator type, vCPUs per GPU). The GPU count is the number before "g" in the name

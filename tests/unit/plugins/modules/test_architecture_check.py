@@ -16,7 +16,7 @@ def architecture():
             "private_services_access": {"name": "google-services", "cidr": "10.100.0.0/16"},
             "nat": {"router": "nat-us"},
         },
-        "placement_policies": [{"name": "engines", "max_distance": 2}],
+        "placement_policies": [{"name": "engines"}],
         "fleet": [
             {"name": "engine-us-1", "machine_type": "a3-highgpu-1g", "placement_policy": "engines",
              "gpus": [{"type": "nvidia-h100-80gb", "count": 1}], "labels": {"role": "trading-engine"}},
@@ -73,7 +73,7 @@ REFUSALS = {
     "placement-family": (("fleet", 1, "machine_type"), "e2-standard-8", "cannot join compact placement policy"),
     "placement-undefined": (("placement_policies",), [], "placement_policy engines is not in placement_policies"),
     "placement-zones": (("fleet", 1, "zone"), "us-east4-b", "a compact policy places its VMs together in one zone"),
-    "placement-distance": (("placement_policies", 0, "max_distance"), 5, "max_distance 5 is outside 1-3"),
+    "placement-distance": (("placement_policies", 0, "max_distance"), 2, "max_distance exists only in Compute's beta"),
     "placement-count": (("fleet", 1, "count"), 150, "compact placement takes at most 150"),
     "overlap": (("network", "subnets", 1, "cidr"), "10.10.0.128/25", "overlaps subnet trading-eu"),
     "psa-overlap": (("network", "private_services_access", "cidr"), "10.10.0.0/16",
