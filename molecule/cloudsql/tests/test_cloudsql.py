@@ -20,6 +20,7 @@ from pathlib import Path
 
 import lab_api
 import pytest
+from PIL import Image
 
 testinfra_hosts = ["ansible://engine-us-1"]
 
@@ -132,6 +133,16 @@ def test_the_drill_lost_no_committed_row(host):
 
 def drill_report():
     return json.loads((LAB / "dr_drill.json").read_text())
+
+
+def test_the_drill_draws_its_timeline():
+    """The picture beside dr_drill.json: the RTO shaded red from the promotion until the last engine is ready."""
+    png = Image.open(LAB / "dr_drill.png").convert("RGB")
+    assert png.size == (1200, 400)
+    pixels = list(png.get_flattened_data())
+    shaded = sum(1 for r, g, b in pixels if abs(r - 247) < 8 and abs(g - 222) < 8 and abs(b - 223) < 8)
+    line = sum(1 for r, g, b in pixels if abs(r - 31) < 12 and abs(g - 119) < 12 and abs(b - 180) < 12)
+    assert shaded > 20000 and line > 200
 
 
 def engine_sessions(instance, engine_ip):

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[3]
 INVENTORY = ROOT / ".lab" / "mol-low-latency" / "inventory.yml"
@@ -33,6 +34,13 @@ def test_report_measures_the_network_and_says_why_jitter_is_not_measured(tmp_pat
     assert results["jitter"]["state"] == "unsupported"
     assert "scheduling" in results["jitter"]["reason"]
     assert "measure | state | count | p50 | p99 | p99.9 | max (us)" in res.stdout
+    # The picture: one panel per measured figure (network, tcp_connect), drawn with data, not blank.
+    assert results["tcp_connect"]["histogram"]
+    png = Image.open(tmp_path / "ll-engine-1.png").convert("RGB")
+    assert png.size == (1200, 800)
+    blue = sum(1 for r, g, b in png.get_flattened_data()
+               if abs(r - 31) < 12 and abs(g - 119) < 12 and abs(b - 180) < 12)
+    assert blue > 1000
 
 
 def test_a_threshold_fails_the_play(tmp_path):
