@@ -389,3 +389,106 @@ def load_document(document) -> dict[str, dict]:
             'a JSON list of Instance objects, or {"projects": {...}}'
         )
     return out
+
+
+# -- machine and accelerator types --------------------------------------------------------------
+# A realistic subset of Compute's catalogue for the families the project uses: name -> (guestCpus,
+# memoryMb, bundled accelerators). A3 and G2 come with their GPUs attached; other families take none.
+def _family(prefix: str, sizes, gb_per_cpu: int, gpus=None) -> dict:
+    return {f"{prefix}-{n}": (n, n * gb_per_cpu * 1024, gpus(n) if gpus else None) for n in sizes}
+
+
+MACHINE_TYPES: dict[str, tuple[int, int, tuple | None]] = {
+    **_family("c3-standard", (4, 8, 22, 44, 88, 176), 4),
+    **_family("c3-highcpu", (4, 8, 22, 44, 88, 176), 2),
+    **_family("c2-standard", (4, 8, 16, 30, 60), 4),
+    **_family("n2-standard", (2, 4, 8, 16, 32, 48, 64, 80, 96, 128), 4),
+    **_family("e2-standard", (2, 4, 8, 16, 32), 4),
+    **_family("n1-standard", (1, 2, 4, 8, 16, 32, 64, 96), 3),
+    "a3-highgpu-1g": (26, 234 * 1024, ("nvidia-h100-80gb", 1)),
+    "a3-highgpu-2g": (52, 468 * 1024, ("nvidia-h100-80gb", 2)),
+    "a3-highgpu-4g": (104, 936 * 1024, ("nvidia-h100-80gb", 4)),
+    "a3-highgpu-8g": (208, 1872 * 1024, ("nvidia-h100-80gb", 8)),
+    "g2-standard-4": (4, 16 * 1024, ("nvidia-l4", 1)),
+    "g2-standard-8": (8, 32 * 1024, ("nvidia-l4", 1)),
+    "g2-standard-12": (12, 48 * 1024, ("nvidia-l4", 1)),
+    "g2-standard-16": (16, 64 * 1024, ("nvidia-l4", 1)),
+    "g2-standard-24": (24, 96 * 1024, ("nvidia-l4", 2)),
+    "g2-standard-32": (32, 128 * 1024, ("nvidia-l4", 1)),
+    "g2-standard-48": (48, 192 * 1024, ("nvidia-l4", 4)),
+    "g2-standard-96": (96, 384 * 1024, ("nvidia-l4", 8)),
+}
+# accelerator type -> (description, most per VM)
+ACCELERATOR_TYPES = {
+    "nvidia-h100-80gb": ("NVIDIA H100 80GB", 8),
+    "nvidia-l4": ("NVIDIA L4", 8),
+    "nvidia-tesla-t4": ("NVIDIA T4", 4),
+}
+_GENERAL = ("c3-standard", "c3-highcpu", "c2-standard", "n2-standard", "e2-standard", "n1-standard")
+# zone -> (machine families, accelerator types); zones not listed offer the general families only.
+ZONE_OFFERS = {
+    "us-east4-a": ((*_GENERAL, "a3-highgpu", "g2-standard"), ("nvidia-h100-80gb", "nvidia-l4", "nvidia-tesla-t4")),
+    "us-east4-b": (_GENERAL, ("nvidia-tesla-t4",)),
+    "us-east4-c": ((*_GENERAL, "a3-highgpu", "g2-standard"), ("nvidia-h100-80gb", "nvidia-l4", "nvidia-tesla-t4")),
+    "us-central1-a": ((*_GENERAL, "a3-highgpu", "g2-standard"), ("nvidia-h100-80gb", "nvidia-l4", "nvidia-tesla-t4")),
+    "europe-west3-a": (_GENERAL, ("nvidia-tesla-t4",)),
+    "europe-west3-b": ((*_GENERAL, "g2-standard"), ("nvidia-l4", "nvidia-tesla-t4")),
+    "europe-west4-b": ((*_GENERAL, "a3-highgpu", "g2-standard"), ("nvidia-h100-80gb", "nvidia-l4", "nvidia-tesla-t4")),
+}
+
+
+def machine_family(machine_type: str) -> str:
+    """``c3-standard-8`` -> ``c3-standard``; ``a3-highgpu-1g`` -> ``a3-highgpu``."""
+    return machine_type.rsplit("-", 1)[0]
+
+
+def zone_machine_types(zone: str) -> list[str]:
+    """The machine types offered in ``zone``, in catalogue order."""
+    families = ZONE_OFFERS.get(zone, (_GENERAL, ()))[0]
+    return [name for name in MACHINE_TYPES if machine_family(name) in families]
+
+
+def zone_accelerator_types(zone: str) -> list[str]:
+    """The accelerator types offered in ``zone``."""
+    return list(ZONE_OFFERS.get(zone, ((), ()))[1])
+
+
+def machine_type_resource(project: str, zone: str, name: str) -> dict:
+    """A MachineType resource as Compute returns it."""
+    cpus, memory, gpus = MACHINE_TYPES[name]
+    zone_url = f"{API_BASE}/projects/{project}/zones/{zone}"
+    resource = {
+        "kind": "compute#machineType",
+        "id": str(800000000 + zlib.crc32(name.encode()) % 100000000),
+        "creationTimestamp": "1969-12-31T16:00:00.000-08:00",
+        "name": name,
+        "description": f"{cpus} vCPUs, {memory // 1024} GB RAM" + (f", {gpus[1]} {gpus[0]}" if gpus else ""),
+        "guestCpus": cpus,
+        "memoryMb": memory,
+        "imageSpaceGb": 0,
+        "maximumPersistentDisks": 128,
+        "maximumPersistentDisksSizeGb": "263168",
+        "zone": zone,
+        "selfLink": f"{zone_url}/machineTypes/{name}",
+        "isSharedCpu": False,
+        "architecture": "X86_64",
+    }
+    if gpus:
+        resource["accelerators"] = [{"guestAcceleratorType": gpus[0], "guestAcceleratorCount": gpus[1]}]
+    return resource
+
+
+def accelerator_type_resource(project: str, zone: str, name: str) -> dict:
+    """An AcceleratorType resource as Compute returns it."""
+    description, most = ACCELERATOR_TYPES[name]
+    zone_url = f"{API_BASE}/projects/{project}/zones/{zone}"
+    return {
+        "kind": "compute#acceleratorType",
+        "id": str(10000 + zlib.crc32(name.encode()) % 10000),
+        "creationTimestamp": "1969-12-31T16:00:00.000-08:00",
+        "name": name,
+        "description": description,
+        "zone": zone_url,
+        "selfLink": f"{zone_url}/acceleratorTypes/{name}",
+        "maximumCardsPerInstance": most,
+    }

@@ -52,6 +52,7 @@ SERVICES = [
     "servicenetworking",  # private services access connections (issue 18)
     "compute_ops",  # Compute operations get/wait (issue 18)
     "compute_network",  # VPC networks, subnetworks, firewalls, routers, global addresses (issue 18)
+    "compute_fleet",  # instances insert/delete/set*, resource policies, machine/accelerator types (issue 18)
     "sqladmin",
     "sqladmin_backups",  # backup runs and point-in-time clones (issue 21)
     "secretmanager",  # the database tier (issue 7)

@@ -104,6 +104,8 @@ class Project:
         # VPC networks (name -> MTU): every network an instance's NIC names, plus any set explicitly.
         self.networks: dict[str, int] = {}
         self.quota: tuple[int, int] | None = None  # (requests per minute, status when exceeded)
+        # resource policies: (region, name) -> ResourcePolicy dict
+        self.resource_policies: dict[tuple[str, str], dict] = {}
         self._calls: deque = deque()
 
     def spend_quota(self) -> bool:
@@ -171,6 +173,35 @@ class ComputeStore:
                     # Shared VPC: the network may live in another (host) project.
                     owner = self._project(project_of(url) or name)
                     owner.networks.setdefault(url.rsplit("/", 1)[-1], DEFAULT_MTU)
+            self._touch()
+
+    def find_instance(self, name: str, zone: str, instance: str) -> Record | None:
+        """The instance ``instance`` in ``zone`` of project ``name``, or None."""
+        with self.lock:
+            project = self.projects.get(name)
+            records = project.zones.get(zone, ()) if project else ()
+            return next((r for r in records if r.data.get("name") == instance), None)
+
+    def put_instance(self, name: str, data: dict) -> Record:
+        """Add the Instance ``data``, or replace the one of that name in its zone (a new Record, fresh encodings)."""
+        with self.lock:
+            records = self._zone(self._project(name), zone_name(data["zone"]))
+            record = Record(data)
+            for index, old in enumerate(records):
+                if old.data.get("name") == data["name"]:
+                    records[index] = record
+                    break
+            else:
+                records.append(record)
+            self._touch()
+            return record
+
+    def remove_instance(self, name: str, zone: str, instance: str) -> None:
+        """Forget an instance (no error when it is already gone)."""
+        with self.lock:
+            project = self.projects.get(name)
+            if project and zone in project.zones:
+                project.zones[zone] = [r for r in project.zones[zone] if r.data.get("name") != instance]
             self._touch()
 
     def set_network(self, name: str, network: str, mtu: int) -> None:
