@@ -10,8 +10,9 @@ Every mutation applies its change and answers with a zonal or regional Operation
   the general-purpose families take none;
 - an instance with GPUs needs ``scheduling.onHostMaintenance: TERMINATE`` (no live migration);
 - Tier_1 egress needs every NIC to be gVNIC and a machine family and size that offer it (``TIER1_MIN_CPUS``);
-- ``setMachineType``, ``setScheduling`` and adding or removing a placement policy need the instance
-  stopped (TERMINATED); a placement policy takes at most its ``vmCount`` instances;
+- ``setMachineType``, ``setMachineResources``, ``setScheduling``, ``setServiceAccount`` and adding or
+  removing a placement policy need the instance stopped (TERMINATED); a placement policy takes at most
+  its ``vmCount`` instances;
 - ``setLabels``/``setMetadata``/``setTags`` need the current fingerprint (412 ``conditionNotMet``);
 - a deletion-protected instance cannot be deleted; a resource policy in use cannot be deleted.
 
@@ -384,6 +385,63 @@ def register(router, emulator):
         else:
             instance.pop("guestAccelerators", None)
 
+    def set_machine_resources(project, instance, body):
+        zone = zone_name(instance["zone"])
+        must_be_stopped(instance, "Accelerators can only be changed on a stopped instance")
+        gpus = gpus_for(project, zone, _last(instance["machineType"]), body.get("guestAccelerators") or [])
+        check_scheduling(instance.get("scheduling") or {}, gpus)
+        if gpus:
+            instance["guestAccelerators"] = gpus
+        else:
+            instance.pop("guestAccelerators", None)
+
+    def set_service_account(project, instance, body):
+        must_be_stopped(instance, "The service account can only be changed on a stopped instance")
+        email = body.get("email")
+        if not email or email == "default":
+            email = f"{project.number}-compute@developer.gserviceaccount.com"
+        instance["serviceAccounts"] = [{"email": email, "scopes": list(body.get("scopes") or [])}]
+
+    def nic_of(call, instance) -> dict:
+        name = call.arg("networkInterface") or ""
+        nic = next((n for n in instance.get("networkInterfaces") or () if n.get("name") == name), None)
+        if nic is None:
+            raise invalid_value("networkInterface", name, "The instance has no network interface of that name.")
+        return nic
+
+    def add_access_config(call):
+        def change(project, instance, body):
+            nic = nic_of(call, instance)
+            if nic.get("accessConfigs"):
+                raise ApiError(400, f"At most one access config currently supported per interface {nic['name']}.",
+                               "badRequest")  # fmt: skip
+            nic["accessConfigs"] = [
+                {"kind": "compute#accessConfig", "type": "ONE_TO_ONE_NAT", "name": body.get("name", "External NAT"),
+                 "natIP": body.get("natIP") or f"34.48.{secrets.randbelow(250)}.{2 + secrets.randbelow(250)}",
+                 "networkTier": body.get("networkTier", "PREMIUM")}
+            ]  # fmt: skip
+            nic["fingerprint"] = _fingerprint()
+
+        return mutate(call, permission="compute.instances.addAccessConfig", op_type="addAccessConfig", change=change)
+
+    def delete_access_config(call):
+        def change(project, instance, body):
+            nic = nic_of(call, instance)
+            name = call.arg("accessConfig") or ""
+            kept = [a for a in nic.get("accessConfigs") or () if a.get("name") != name]
+            if len(kept) == len(nic.get("accessConfigs") or ()):
+                raise invalid_value(
+                    "accessConfig", name, f"The interface {nic['name']} has no access config of that name."
+                )
+            if kept:
+                nic["accessConfigs"] = kept
+            else:
+                nic.pop("accessConfigs", None)
+            nic["fingerprint"] = _fingerprint()
+
+        return mutate(call, permission="compute.instances.deleteAccessConfig", op_type="deleteAccessConfig",
+                      change=change)  # fmt: skip
+
     def set_scheduling(project, instance, body):
         must_be_stopped(instance, "Scheduling can only be changed on a stopped instance")
         check_scheduling(body, instance.get("guestAccelerators") or [])
@@ -574,6 +632,8 @@ def register(router, emulator):
         "setTags": ("compute.instances.setTags", set_tags),
         "setMachineType": ("compute.instances.setMachineType", set_machine_type),
         "setScheduling": ("compute.instances.setScheduling", set_scheduling),
+        "setMachineResources": ("compute.instances.setMachineResources", set_machine_resources),
+        "setServiceAccount": ("compute.instances.setServiceAccount", set_service_account),
         "addResourcePolicies": ("compute.instances.addResourcePolicies", add_policies),
         "removeResourcePolicies": ("compute.instances.removeResourcePolicies", remove_policies),
         "stop": ("compute.instances.stop", power("stop")),
@@ -582,6 +642,10 @@ def register(router, emulator):
     for verb, (kind, change) in setters.items():
         handler = functools.partial(mutate, permission=kind, op_type=verb, change=change)
         add("POST", one + "/" + verb, handler, kind=kind, scopes=COMPUTE_SCOPES[:1])
+    add("POST", one + "/addAccessConfig", add_access_config, kind="compute.instances.addAccessConfig",
+        scopes=COMPUTE_SCOPES[:1])  # fmt: skip
+    add("POST", one + "/deleteAccessConfig", delete_access_config, kind="compute.instances.deleteAccessConfig",
+        scopes=COMPUTE_SCOPES[:1])  # fmt: skip
     add("POST", one + "/setDeletionProtection", set_deletion_protection,
         kind="compute.instances.setDeletionProtection", scopes=COMPUTE_SCOPES[:1])  # fmt: skip
     region_base = PREFIX + r"/regions/(?P<region>[^/]+)/resourcePolicies"

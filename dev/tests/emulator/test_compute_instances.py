@@ -232,3 +232,29 @@ def test_a_compute_readonly_token_cannot_insert(api, emulator):
     response = requests.post(f"{emulator.url}/compute/v1/{BASE}/zones/{ZONE}/instances", json=engine(),
                              headers={"Authorization": "Bearer ya29.read-only"}, timeout=20)  # fmt: skip
     assert response.status_code == 403, response.text
+
+
+def test_external_ip_in_place_and_gpus_or_service_account_only_when_stopped(api):
+    body = engine("t4-host", "n1-standard-8", networkPerformanceConfig=None,
+                  guestAccelerators=[{"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-tesla-t4",
+                                      "acceleratorCount": 1}])  # fmt: skip
+    done(api("POST", f"{BASE}/zones/{ZONE}/instances", body))
+    path = f"{BASE}/zones/{ZONE}/instances/t4-host"
+    done(api("POST", f"{path}/addAccessConfig", {"type": "ONE_TO_ONE_NAT", "name": "External NAT"},
+             networkInterface="nic0"))  # fmt: skip
+    assert get(api, "t4-host")["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
+    error_of(api("POST", f"{path}/addAccessConfig", {"type": "ONE_TO_ONE_NAT"}, networkInterface="nic0"), 400)
+    done(api("POST", f"{path}/deleteAccessConfig", accessConfig="External NAT", networkInterface="nic0"))
+    assert "accessConfigs" not in get(api, "t4-host")["networkInterfaces"][0]
+
+    two = {"guestAccelerators": [{"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-tesla-t4",
+                                  "acceleratorCount": 2}]}  # fmt: skip
+    account = {"email": "other@fleet-p.iam.gserviceaccount.com", "scopes": []}
+    assert "stop it first" in error_of(api("POST", f"{path}/setMachineResources", two), 400)["message"]
+    assert "stop it first" in error_of(api("POST", f"{path}/setServiceAccount", account), 400)["message"]
+    done(api("POST", f"{path}/stop"))
+    done(api("POST", f"{path}/setMachineResources", two))
+    done(api("POST", f"{path}/setServiceAccount", account))
+    instance = get(api, "t4-host")
+    assert instance["guestAccelerators"][0]["acceleratorCount"] == 2
+    assert instance["serviceAccounts"] == [account]
