@@ -24,10 +24,12 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ansible.module_utils.basic import env_fallback
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 
 if TYPE_CHECKING:
     from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import GcpClient
+    from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
 
 DEFAULT_ENDPOINT = "https://compute.googleapis.com"
 
@@ -72,7 +74,12 @@ def differs(desired: Any, actual: Any, unordered: Iterable[str] = (), path: str 
 
 
 def _key(value: Any) -> str:
-    return repr(sorted(value.items())) if isinstance(value, Mapping) else str(link_path(value))
+    """A sortable, link-normalised form of a list item (for lists compared as sets)."""
+    if isinstance(value, Mapping):
+        return repr(sorted((key, _key(item)) for key, item in value.items()))
+    if isinstance(value, list):
+        return repr([_key(item) for item in value])
+    return str(link_path(value))
 
 
 def project_view(desired: Any, actual: Any) -> Any:
@@ -169,7 +176,16 @@ class ComputeResource:
     def call(self, method: str, url: str, verb: str, body: Any = None, params: Mapping[str, Any] | None = None,
              retry: bool | str = True) -> dict[str, Any]:
         """Send a mutation, wait for its Operation, return the finished Operation."""
-        resp = self.client.request(method, url, params=params, json=body, context=self.context(verb), retry=retry)
+        try:
+            resp = self.client.request(method, url, params=params, json=body, context=self.context(verb), retry=retry)
+        except GcpError as exc:
+            if exc.status != 404:
+                raise
+            # on a mutation, a 404 is about the project or a resource the body names (its network, ...)
+            raise GcpError(
+                f"The Compute Engine API cannot {verb} the {self.kind} '{self.name}' ({self.path}): something it "
+                f"names does not exist ({exc.message}). Create that first (or fix its name), or check the project "
+                "ID.", status=404, reason=exc.reason, project=self.project, url=url, kind="not_found") from None
         operation = resp.json()
         if not isinstance(operation, dict) or not operation.get("name"):
             raise GcpError(f"The Compute Engine API answered {method} {url} without an Operation.",
@@ -259,3 +275,40 @@ class ComputeResource:
         diff = dict(diff, before_header=self.path, after_header=self.path)
         return {"changed": changed, "diff": diff, "resource": resource, "created": created,
                 "operations": list(self.operations)}
+
+
+def module_options() -> dict[str, dict[str, Any]]:
+    """The options every Compute resource module takes besides its own: endpoint and Operation timeout."""
+    return {
+        "api_endpoint": {"type": "str", "default": DEFAULT_ENDPOINT,
+                         "fallback": (env_fallback, ["GCP_COMPUTE_ENDPOINT"])},
+        "wait_timeout": {"type": "float", "default": 300},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    }
+
+
+def network_link(project: str, network: str) -> str:
+    """``projects/P/global/networks/N`` for a network's name, partial path or URL."""
+    path = link_path(network)
+    if isinstance(path, str) and path.startswith("projects/"):
+        return path
+    if "/" in network:
+        return f"projects/{project}/{network.strip('/')}"
+    return f"projects/{project}/global/networks/{network}"
+
+
+def resource_for(module: AnsibleGcpModule, scope: str, collection: str, name: str, **kwargs: Any) -> ComputeResource:
+    """A ComputeResource with the module's client, project, endpoint, timeout and check mode."""
+    return ComputeResource(module.client(), module.params["project"], scope, collection, name,
+                           endpoint=module.params["api_endpoint"], timeout=module.params["wait_timeout"],
+                           check_mode=module.check_mode, **kwargs)
+
+
+def run(module: AnsibleGcpModule, build: Callable[[], tuple[ComputeResource, dict[str, Any]]]) -> None:
+    """Ensure the resource ``build()`` describes in the module's ``state``; exit the module with the result."""
+    try:
+        resource, desired = build()
+        result = resource.ensure_absent() if module.params["state"] == "absent" else resource.ensure(desired)
+    except GcpError as exc:
+        module.fail_gcp(exc)
+    module.exit_json(**result)
