@@ -31,32 +31,32 @@ options:
     type: dict
     required: true
     suboptions:
-      project: {description: Project ID., type: str, required: true}
-      region: {description: The region near the exchange (for example V(us-east4))., type: str, required: true}
-      zone: {description: The zone near the exchange; the default zone of every fleet entry., type: str,
+      project: {description: "Project ID.", type: str, required: true}
+      region: {description: "The region near the exchange (for example V(us-east4)).", type: str, required: true}
+      zone: {description: "The zone near the exchange; the default zone of every fleet entry.", type: str,
              required: true}
       network:
         description: The VPC network.
         type: dict
         required: true
         suboptions:
-          name: {description: Network name., type: str, required: true}
-          mtu: {description: MTU (1300-8896; Google's default 1460)., type: int}
+          name: {description: "Network name.", type: str, required: true}
+          mtu: {description: "MTU (1300-8896; Google's default 1460).", type: int}
           subnets:
             description: Subnetworks (custom mode).
             type: list
             elements: dict
             required: true
             suboptions:
-              name: {description: Subnet name., type: str, required: true}
-              region: {description: Subnet region., type: str, required: true}
-              cidr: {description: Primary IPv4 range., type: str, required: true}
+              name: {description: "Subnet name.", type: str, required: true}
+              region: {description: "Subnet region.", type: str, required: true}
+              cidr: {description: "Primary IPv4 range.", type: str, required: true}
           private_services_access:
             description: The range reserved for Google services (Cloud SQL private IP) and its peering.
             type: dict
             suboptions:
-              name: {description: Name of the global address., type: str, required: true}
-              cidr: {description: The range, for example V(10.100.0.0/16) (at most /24)., type: str, required: true}
+              name: {description: "Name of the global address.", type: str, required: true}
+              cidr: {description: "The range, for example V(10.100.0.0/16) (at most /24).", type: str, required: true}
           ssh_sources:
             description: Sources allowed to reach SSH (port 22); IAP's range by default.
             type: list
@@ -68,15 +68,15 @@ options:
             elements: dict
             default: []
             suboptions:
-              protocol: {description: IP protocol., type: str, default: tcp}
-              ports: {description: Ports or ranges (V(5432), V(9000-9100)); empty for all., type: list,
+              protocol: {description: "IP protocol.", type: str, default: tcp}
+              ports: {description: "Ports or ranges (V(5432), V(9000-9100)); empty for all.", type: list,
                       elements: str, default: []}
           nat:
             description: Cloud Router with Cloud NAT, so hosts without external IPs reach package mirrors.
             type: dict
             suboptions:
-              router: {description: Router name (the NAT is named after it)., type: str, required: true}
-              regions: {description: Regions that get the router; the architecture's region by default.,
+              router: {description: "Router name (the NAT is named after it).", type: str, required: true}
+              regions: {description: "Regions that get the router; the architecture's region by default.",
                         type: list, elements: str}
       placement_policies:
         description: Compact placement policies.
@@ -84,9 +84,9 @@ options:
         elements: dict
         default: []
         suboptions:
-          name: {description: Policy name., type: str, required: true}
-          region: {description: Region; the architecture's region by default., type: str}
-          max_distance: {description: C(maxDistance) is in Compute's beta API only; set, it is refused., type: int}
+          name: {description: "Policy name.", type: str, required: true}
+          region: {description: "Region; the architecture's region by default.", type: str}
+          max_distance: {description: "C(maxDistance) is in Compute's beta API only; set, it is refused.", type: int}
       fleet:
         description: The instances by role; each entry is one instance (O(architecture.fleet[].name)) or
           O(architecture.fleet[].count) of them named C(name_prefix-1) onwards.
@@ -94,34 +94,34 @@ options:
         elements: dict
         default: []
         suboptions:
-          name: {description: Instance name., type: str}
-          name_prefix: {description: Prefix of the names of O(architecture.fleet[].count) instances., type: str}
-          count: {description: How many instances (with name_prefix)., type: int}
-          zone: {description: Zone; the architecture's zone by default., type: str}
-          subnet: {description: Subnet name; the one subnet of the zone's region by default., type: str}
-          machine_type: {description: Machine type (for example V(a3-highgpu-1g))., type: str, required: true}
+          name: {description: "Instance name.", type: str}
+          name_prefix: {description: "Prefix of the names of O(architecture.fleet[].count) instances.", type: str}
+          count: {description: "How many instances (with name_prefix).", type: int}
+          zone: {description: "Zone; the architecture's zone by default.", type: str}
+          subnet: {description: "Subnet name; the one subnet of the zone's region by default.", type: str}
+          machine_type: {description: "Machine type (for example V(a3-highgpu-1g)).", type: str, required: true}
           gpus:
             description: Accelerators; for accelerator-optimized types, the ones that come with the type.
             type: list
             elements: dict
             default: []
             suboptions:
-              type: {description: Accelerator type (for example V(nvidia-h100-80gb))., type: str, required: true}
-              count: {description: How many., type: int, default: 1}
-          labels: {description: Labels (the C(role) label makes the inventory's role group)., type: dict,
+              type: {description: "Accelerator type (for example V(nvidia-h100-80gb)).", type: str, required: true}
+              count: {description: "How many.", type: int, default: 1}
+          labels: {description: "Labels (the C(role) label makes the inventory's role group).", type: dict,
                    default: {}}
-          tags: {description: Network tags., type: list, elements: str, default: []}
-          metadata: {description: Metadata (never a secret)., type: dict, default: {}}
-          tier1: {description: Tier_1 egress bandwidth., type: bool, default: false}
-          nic_type: {description: NIC type., type: str, choices: [GVNIC, VIRTIO_NET], default: GVNIC}
-          threads_per_core: {description: Threads per core (1 turns SMT off)., type: int, default: 1}
-          on_host_maintenance: {description: Host maintenance behaviour., type: str, choices: [MIGRATE, TERMINATE],
+          tags: {description: "Network tags.", type: list, elements: str, default: []}
+          metadata: {description: "Metadata (never a secret).", type: dict, default: {}}
+          tier1: {description: "Tier_1 egress bandwidth.", type: bool, default: false}
+          nic_type: {description: "NIC type.", type: str, choices: [GVNIC, VIRTIO_NET], default: GVNIC}
+          threads_per_core: {description: "Threads per core (1 turns SMT off).", type: int, default: 1}
+          on_host_maintenance: {description: "Host maintenance behaviour.", type: str, choices: [MIGRATE, TERMINATE],
                                 default: TERMINATE}
-          external_ip: {description: Give the instance an external IP., type: bool, default: false}
-          placement_policy: {description: Name of a compact placement policy of O(architecture.placement_policies).,
+          external_ip: {description: "Give the instance an external IP.", type: bool, default: false}
+          placement_policy: {description: "Name of a compact placement policy of O(architecture.placement_policies).",
                              type: str}
-          service_account: {description: Service account email; the project's default one when omitted., type: str}
-          scopes: {description: Access scopes of the service account., type: list, elements: str,
+          service_account: {description: "Service account email; the project's default one when omitted.", type: str}
+          scopes: {description: "Access scopes of the service account.", type: list, elements: str,
                    default: ['https://www.googleapis.com/auth/logging.write',
                              'https://www.googleapis.com/auth/monitoring.write']}
           boot_disk:
@@ -129,11 +129,11 @@ options:
             type: dict
             default: {}
             suboptions:
-              image: {description: Source image., type: str,
+              image: {description: "Source image.", type: str,
                       default: projects/debian-cloud/global/images/family/debian-12}
-              size_gb: {description: Size in GB., type: int, default: 50}
-              type: {description: Disk type., type: str, default: pd-balanced}
-          deletion_protection: {description: Protect the instance from deletion., type: bool, default: false}
+              size_gb: {description: "Size in GB.", type: int, default: 50}
+              type: {description: "Disk type.", type: str, default: pd-balanced}
+          deletion_protection: {description: "Protect the instance from deletion.", type: bool, default: false}
       database:
         description: The Cloud SQL tier (private IP only).
         type: dict
@@ -143,23 +143,23 @@ options:
             type: dict
             required: true
             suboptions:
-              name: {description: Instance name., type: str, required: true}
-              region: {description: Region., type: str, required: true}
-              tier: {description: Machine tier., type: str, required: true}
-              database_version: {description: Database version., type: str, default: POSTGRES_16}
-              edition: {description: Cloud SQL edition (recorded; C(cloudsql_instance) keeps Google's default).,
+              name: {description: "Instance name.", type: str, required: true}
+              region: {description: "Region.", type: str, required: true}
+              tier: {description: "Machine tier.", type: str, required: true}
+              database_version: {description: "Database version.", type: str, default: POSTGRES_16}
+              edition: {description: "Cloud SQL edition (recorded; C(cloudsql_instance) keeps Google's default).",
                         type: str, choices: [ENTERPRISE, ENTERPRISE_PLUS]}
           replica:
             description: The cross-region read replica.
             type: dict
             suboptions:
-              name: {description: Instance name., type: str, required: true}
-              region: {description: Region (for example V(europe-west3))., type: str, required: true}
-          backup_location: {description: Where backups are stored (V(eu) or a europe-* region)., type: str,
+              name: {description: "Instance name.", type: str, required: true}
+              region: {description: "Region (for example V(europe-west3)).", type: str, required: true}
+          backup_location: {description: "Where backups are stored (V(eu) or a europe-* region).", type: str,
                             default: eu}
-          backup_outside_europe_ok: {description: Allow a backup location outside Europe., type: bool,
+          backup_outside_europe_ok: {description: "Allow a backup location outside Europe.", type: bool,
                                      default: false}
-          pitr: {description: Point-in-time recovery., type: bool, default: true}
+          pitr: {description: "Point-in-time recovery.", type: bool, default: true}
   lookups:
     description: After the static rules pass, check machine and accelerator types through the API (read-only).
     type: bool

@@ -31,32 +31,32 @@ description:
   - Every Operation is polled under O(api_endpoint) until done or O(wait_timeout).
   - Supports check mode and diff mode. Run it on the controller.
 options:
-  project: {description: Project ID., type: str, required: true}
-  zone: {description: Zone (for example V(us-east4-a))., type: str, required: true}
-  name: {description: Instance name., type: str, required: true}
-  machine_type: {description: Machine type name (for example V(a3-highgpu-1g)); required to create., type: str}
+  project: {description: "Project ID.", type: str, required: true}
+  zone: {description: "Zone (for example V(us-east4-a)).", type: str, required: true}
+  name: {description: "Instance name.", type: str, required: true}
+  machine_type: {description: "Machine type name (for example V(a3-highgpu-1g)); required to create.", type: str}
   accelerators:
     description: GPUs; for accelerator-optimized types (A2, A3, G2) the ones that come with the type.
     type: list
     elements: dict
     suboptions:
-      type: {description: Accelerator type name (for example V(nvidia-h100-80gb))., type: str, required: true}
-      count: {description: How many., type: int, default: 1}
-  nic_type: {description: NIC type., type: str, choices: [GVNIC, VIRTIO_NET], default: GVNIC}
-  network: {description: Network name or path (C(projects/P/global/networks/N)); required to create., type: str}
-  subnetwork: {description: Subnetwork name (in the zone's region) or path., type: str}
-  external_ip: {description: Give the VM an external IPv4 address (one-to-one NAT)., type: bool, default: false}
-  tier1: {description: Tier_1 total egress bandwidth (C(networkPerformanceConfig))., type: bool, default: false}
-  threads_per_core: {description: Threads per core; V(1) turns SMT off., type: int}
+      type: {description: "Accelerator type name (for example V(nvidia-h100-80gb)).", type: str, required: true}
+      count: {description: "How many.", type: int, default: 1}
+  nic_type: {description: "NIC type.", type: str, choices: [GVNIC, VIRTIO_NET], default: GVNIC}
+  network: {description: "Network name or path (C(projects/P/global/networks/N)); required to create.", type: str}
+  subnetwork: {description: "Subnetwork name (in the zone's region) or path.", type: str}
+  external_ip: {description: "Give the VM an external IPv4 address (one-to-one NAT).", type: bool, default: false}
+  tier1: {description: "Tier_1 total egress bandwidth (C(networkPerformanceConfig)).", type: bool, default: false}
+  threads_per_core: {description: "Threads per core; V(1) turns SMT off.", type: int}
   on_host_maintenance:
     description: Host maintenance behaviour; V(TERMINATE) by default when O(accelerators) is set (GPUs cannot migrate).
     type: str
     choices: [MIGRATE, TERMINATE]
-  shielded_vm: {description: Secure Boot, vTPM and integrity monitoring., type: bool, default: true}
-  labels: {description: Labels (managed per key)., type: dict}
-  metadata: {description: Metadata (managed per key; never a secret)., type: dict}
-  tags: {description: Network tags (the whole list)., type: list, elements: str}
-  service_account: {description: Service account email; the project's default one at creation when omitted.,
+  shielded_vm: {description: "Secure Boot, vTPM and integrity monitoring.", type: bool, default: true}
+  labels: {description: "Labels (managed per key).", type: dict}
+  metadata: {description: "Metadata (managed per key; never a secret).", type: dict}
+  tags: {description: "Network tags (the whole list).", type: list, elements: str}
+  service_account: {description: "Service account email; the project's default one at creation when omitted.",
                     type: str}
   service_account_scopes:
     description: Access scopes of the service account (minimal - logging and monitoring writes - by default).
@@ -67,19 +67,19 @@ options:
     description: Boot disk, used at creation only.
     type: dict
     suboptions:
-      image: {description: Source image., type: str, default: projects/debian-cloud/global/images/family/debian-12}
-      size_gb: {description: Size in GB., type: int, default: 50}
-      type: {description: Disk type., type: str, default: pd-balanced}
-  resource_policies: {description: Resource policy names or paths (a compact placement policy)., type: list,
+      image: {description: "Source image.", type: str, default: projects/debian-cloud/global/images/family/debian-12}
+      size_gb: {description: "Size in GB.", type: int, default: 50}
+      type: {description: "Disk type.", type: str, default: pd-balanced}
+  resource_policies: {description: "Resource policy names or paths (a compact placement policy).", type: list,
                       elements: str}
-  deletion_protection: {description: Protect the VM from deletion., type: bool}
-  status: {description: Whether the VM runs., type: str, choices: [RUNNING, TERMINATED], default: RUNNING}
+  deletion_protection: {description: "Protect the VM from deletion.", type: bool}
+  status: {description: "Whether the VM runs.", type: str, choices: [RUNNING, TERMINATED], default: RUNNING}
   allow_restart:
     description: Carry out changes that need the VM stopped (stop, change, start). Without it they are only reported.
     type: bool
     default: false
-  state: {description: Present or absent., type: str, choices: [present, absent], default: present}
-  wait_timeout: {description: Seconds to wait for each Operation., type: float, default: 600}
+  state: {description: "Present or absent.", type: str, choices: [present, absent], default: present}
+  wait_timeout: {description: "Seconds to wait for each Operation.", type: float, default: 600}
   api_endpoint:
     description:
       - Base URL of the Compute Engine API (C(/compute/v1) is appended). Operations are polled there too.

@@ -18,20 +18,20 @@ description:
   - C(maxDistance) exists only in Compute's beta API; this module uses v1, so compact placement is best effort.
   - Supports check mode and diff mode. Run it on the controller.
 options:
-  project: {description: Project ID., type: str, required: true}
-  region: {description: Region (for example V(us-east4))., type: str, required: true}
-  name: {description: Policy name., type: str, required: true}
-  description: {description: Description., type: str}
+  project: {description: "Project ID.", type: str, required: true}
+  region: {description: "Region (for example V(us-east4)).", type: str, required: true}
+  name: {description: "Policy name.", type: str, required: true}
+  description: {description: "Description.", type: str}
   group_placement:
     description: The placement.
     type: dict
     default: {}
     suboptions:
-      collocation: {description: V(COLLOCATED) keeps the VMs close (compact placement)., type: str,
+      collocation: {description: "V(COLLOCATED) keeps the VMs close (compact placement).", type: str,
                     choices: [COLLOCATED, UNSPECIFIED_COLLOCATION], default: COLLOCATED}
-      vm_count: {description: Number of VMs the policy is meant for (C(vmCount)); omit for no fixed count., type: int}
-  state: {description: Present or absent., type: str, choices: [present, absent], default: present}
-  wait_timeout: {description: Seconds to wait for each Operation., type: float, default: 300}
+      vm_count: {description: "Number of VMs the policy is meant for (C(vmCount)); omit for no fixed count.", type: int}
+  state: {description: "Present or absent.", type: str, choices: [present, absent], default: present}
+  wait_timeout: {description: "Seconds to wait for each Operation.", type: float, default: 300}
   api_endpoint:
     description:
       - Base URL of the Compute Engine API (C(/compute/v1) is appended). Operations are polled there too.
