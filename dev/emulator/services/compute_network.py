@@ -41,6 +41,7 @@ Tests reach the data through ``emulator.services["compute_network"]`` (a ``NetSt
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import hashlib
@@ -69,6 +70,10 @@ NAT_RANGES = (
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=-8))).isoformat(timespec="milliseconds")
+
+
+def _fingerprint() -> str:
+    return base64.b64encode(secrets.token_bytes(8)).decode()
 
 
 def _id(path: str) -> str:
@@ -474,7 +479,7 @@ def register(router, emulator):
                 "privateIpGoogleAccess": bool(body.get("privateIpGoogleAccess", False)),
                 "purpose": body.get("purpose", "PRIVATE"),
                 "stackType": body.get("stackType", "IPV4_ONLY"),
-                "fingerprint": secrets.token_urlsafe(8),
+                "fingerprint": _fingerprint(),
             })
             resource["_network"] = net_path
             return insert_item(call, project, f"regions/{region}", path, resource)
@@ -501,7 +506,7 @@ def register(router, emulator):
         changes = {k: v for k, v in body.items() if k not in ("fingerprint", "network", "region")}
         with store.lock:
             new = merged(current, changes)
-            new["fingerprint"] = secrets.token_urlsafe(8)
+            new["fingerprint"] = _fingerprint()
             store.items[path] = new
         return operation(call, project, region, "patch", path, current["id"])
 
@@ -838,5 +843,6 @@ def register(router, emulator):
         ("POST", g + r"/addresses", insert_address, "compute.globalAddresses.insert"),
     ]
     for method, pattern, handler, kind in routes:
-        add(method, pattern, handler, kind=kind, scopes=COMPUTE_SCOPES)
+        # reads also take compute.readonly (the discovery document lists it); mutations only what it lists
+        add(method, pattern, handler, kind=kind, scopes=COMPUTE_SCOPES if method == "GET" else ())
     return store
