@@ -113,3 +113,35 @@ def test_deletion_protection_refuses_delete(run_module, gce):
     assert not failed and result["changed"] and stored(emulator) is None
     failed, result = run_module("compute_instance", dict(args, state="absent"))
     assert not failed and not result["changed"]
+
+
+def test_placement_needs_a_stop_and_is_moved_with_allow_restart(run_module, gce):
+    emulator, args = gce
+    policy = {k: args[k] for k in ("project", "api_endpoint", "auth_kind", "service_account_file", "retries")}
+    assert not run_module("compute_resource_policy", dict(policy, region="us-east4", name="engines"))[0]
+    assert not run_module("compute_instance", args)[0]
+    placed = dict(args, resource_policies=["engines"])
+    failed, result = run_module("compute_instance", placed, check=True, diff=True)
+    assert not failed and not result["changed"]
+    assert result["diff"]["after"]["resource_policies"] == ["engines"]
+    failed, result = run_module("compute_instance", placed)
+    assert not failed and not result["changed"] and result["not_applied"][0]["field"] == "resource_policies"
+    assert not stored(emulator).get("resourcePolicies")
+    failed, result = run_module("compute_instance", dict(placed, allow_restart=True))
+    assert not failed and result["changed"], result.get("msg")
+    vm = stored(emulator)
+    assert vm["resourcePolicies"][0].endswith("/regions/us-east4/resourcePolicies/engines")
+    assert vm["status"] == "RUNNING"
+    assert not run_module("compute_instance", placed)[1]["changed"]
+
+
+def test_external_ip_and_status_change_in_place(run_module, gce):
+    emulator, args = gce
+    assert not run_module("compute_instance", dict(args, external_ip=True))[0]
+    assert stored(emulator)["networkInterfaces"][0]["accessConfigs"]
+    failed, result = run_module("compute_instance", args)
+    assert not failed and result["changed"] and [c["field"] for c in result["applied"]] == ["external_ip"]
+    assert not stored(emulator)["networkInterfaces"][0].get("accessConfigs")
+    failed, result = run_module("compute_instance", dict(args, status="TERMINATED"))
+    assert not failed and result["changed"] and stored(emulator)["status"] == "TERMINATED"
+    assert not run_module("compute_instance", dict(args, status="TERMINATED"))[1]["changed"]
