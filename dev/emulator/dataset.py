@@ -301,8 +301,10 @@ def lab_instances(path: Path) -> tuple[dict[str, list[dict]], dict[str, dict[str
     """Read the lab's ``instances.json`` once: ``({project: [Instance, ...]}, {project: {"default": mtu}})``.
 
     Each entry is ``{name, project, zone, ip, labels{}, tags[], machine_type, gpus[{type,count}], status,
-    nic_type, network_mtu}``; other keys are ignored. ``network_mtu`` is the podman network's MTU, which
-    ``labctl`` writes; entries without one keep the emulator's default network MTU.
+    nic_type, network_mtu}``, or ``{..., instance}`` with the whole Instance (what the emulator's lab mode
+    writes back); other keys are ignored. The project of ``lab.json`` beside it is served even empty.
+    ``network_mtu`` is the podman network's MTU, which ``labctl`` writes; entries without one keep the
+    emulator's default network MTU.
     """
     try:
         entries = json.loads(Path(path).read_text())
@@ -314,7 +316,15 @@ def lab_instances(path: Path) -> tuple[dict[str, list[dict]], dict[str, dict[str
         raise ValueError(f"{path} must hold a JSON list of instances, not {type(entries).__name__}")
     result: dict[str, list[dict]] = {}
     networks: dict[str, dict[str, int]] = {}
+    lab_file = Path(path).parent / "lab.json"
+    if lab_file.exists():
+        # the lab's project exists even before it has an instance (the demo's lab, provisioned later)
+        result[json.loads(lab_file.read_text())["project"]] = []
     for number, entry in enumerate(entries):
+        if isinstance(entry.get("instance"), dict):
+            # written back by the emulator's lab mode: the instance whole, as the API made it
+            result.setdefault(entry["project"], []).append(entry["instance"])
+            continue
         missing = [key for key in ("name", "project", "zone", "ip") if not entry.get(key)]
         if missing:
             raise ValueError(f"{path}: entry {number} lacks {', '.join(missing)} (each needs name, project, zone, ip)")

@@ -136,15 +136,24 @@ def sanitise(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", value)
 
 
-def load_topology(path: Path) -> dict:
+def load_topology(path: Path, network_only: bool = False) -> dict:
+    """Read a topology: its networks, and its hosts (listed, or derived from its ``architecture`` file).
+
+    ``network_only``: the hosts are left out (the demo's lab, whose hosts provision.yml creates).
+    """
     try:
         topo = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise LabError(f"cannot read topology {path}: {exc}") from exc
+    networks = topo.setdefault("networks", {"internal": {}})
+    if network_only:
+        topo["hosts"] = []
+        return topo
+    if "hosts" not in topo and topo.get("architecture"):
+        topo["hosts"] = hosts_from_architecture(path.parent / topo["architecture"])
     hosts = topo.get("hosts")
     if not isinstance(hosts, list) or not hosts:
-        raise LabError(f"{path}: 'hosts' must be a non-empty list")
-    networks = topo.setdefault("networks", {"internal": {}})
+        raise LabError(f"{path}: 'hosts' must be a non-empty list (or 'architecture' name a file with a fleet)")
     seen = set()
     for host in hosts:
         name = host.get("name", "")
@@ -158,6 +167,36 @@ def load_topology(path: Path) -> dict:
             if net not in networks:
                 raise LabError(f"{path}: host {name} names network {net!r}, which is not under 'networks'")
     return topo
+
+
+def hosts_from_architecture(path: Path) -> list[dict]:
+    """The lab hosts an architecture file describes: its fleet, then the Cloud SQL primary and replica.
+
+    What provision.yml would create, as lab hosts started directly (molecule scenarios start the demo's
+    hosts this way, without provisioning them): a fleet entry with ``count`` is ``name_prefix-1`` onwards;
+    a Cloud SQL instance is a host in its region's zone ``-a`` with labels ``role: database``, ``env: lab``
+    and ``cloudsql: primary|replica``, as the emulator's lab mode starts it for a Cloud SQL insert.
+    """
+    try:
+        arch = (yaml.safe_load(path.read_text()) or {})["nearzero_architecture"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise LabError(f"cannot read the architecture {path} (nearzero_architecture): {exc}") from exc
+    hosts = []
+    for entry in arch.get("fleet") or []:
+        names = [entry["name"]] if entry.get("name") else [
+            f"{entry['name_prefix']}-{i}" for i in range(1, int(entry.get("count", 1)) + 1)]
+        for name in names:
+            hosts.append({"name": name, "zone": entry.get("zone") or arch["zone"],
+                          "machine_type": entry["machine_type"], "labels": dict(entry.get("labels") or {}),
+                          "tags": list(entry.get("tags") or []), "gpus": list(entry.get("gpus") or [])})
+    database = arch.get("database") or {}
+    for role in ("primary", "replica"):
+        spec = database.get(role)
+        if spec:
+            tier = spec.get("tier") or database["primary"]["tier"]
+            hosts.append({"name": spec["name"], "zone": f"{spec['region']}-a", "machine_type": tier,
+                          "labels": {"role": "database", "env": "lab", "cloudsql": role}, "tags": ["database"]})
+    return hosts
 
 
 def used_subnets() -> set[str]:
@@ -217,10 +256,10 @@ def container_booted(ctr: str) -> bool:
     return res.stdout.strip() in ("running", "degraded")
 
 
-def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> None:
+def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False, network_only: bool = False) -> None:
     if not LAB_RE.match(lab):
         raise LabError(f"lab name {lab!r} must match {LAB_RE.pattern}")
-    topo = load_topology(topology)
+    topo = load_topology(topology, network_only)
     ctrs, nets = lab_resources(lab)
     if ctrs or nets:
         if not replace:
@@ -233,8 +272,7 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
     with machine_lock():
         tag = build_image()
         taken = used_subnets()
-        netnames: dict[str, str] = {}
-        subnets: dict[str, ipaddress.IPv4Network] = {}
+        networks: dict[str, dict] = {}
         for net, spec in topo["networks"].items():
             pinned = None if auto_subnets else (spec or {}).get("subnet")
             subnet = pinned or pick_subnet(taken)
@@ -245,7 +283,8 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
             mtu = (spec or {}).get("mtu")
             podman("network", "create", "--label", f"{LABEL}={PREFIX}{lab}", "--subnet", subnet,
                    *(["--opt", f"mtu={int(mtu)}"] if mtu else []), podname)
-            netnames[net], subnets[net] = podname, ipaddress.ip_network(subnet)
+            networks[net] = {"podman": podname, "subnet": subnet,
+                             "gateway": str(ipaddress.ip_network(subnet).network_address + 1)}
 
     state = STATE_ROOT / lab
     shutil.rmtree(state, ignore_errors=True)
@@ -253,46 +292,130 @@ def up(lab: str, topology: Path, replace: bool, auto_subnets: bool = False) -> N
     key = state / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"nearzero-lab-{lab}", "-f", str(key)],
                    check=True)
-    pubkey = (state / "id_ed25519.pub").read_text()
-
-    next_ip = {net: 10 for net in topo["networks"]}
-    instances = []
+    # What the emulator's lab mode needs to start hosts itself (dev/emulator/services/compute_fleet_lab.py).
+    (state / "lab.json").write_text(json.dumps({
+        "lab": lab, "project": topo.get("project", DEFAULT_PROJECT), "image": tag, "networks": networks},
+        indent=2) + "\n")
+    records: list[dict] = []
     for host in topo["hosts"]:
-        name = host["name"]
-        ctr = f"nz-{PREFIX}{lab}-{name}"
-        args = ["run", "-d", "--name", ctr, "--hostname", name, "--label", f"{LABEL}={PREFIX}{lab}",
-                "--systemd=always", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN",
-                "--tmpfs", "/run", "--tmpfs", "/tmp"]  # noqa: S108 (the container's own /tmp)
-        addresses = {}
-        for net in host["networks"]:
-            ip = str(subnets[net].network_address + next_ip[net])
-            next_ip[net] += 1
-            addresses[net] = ip
-            args += ["--network", f"{netnames[net]}:ip={ip}"]
-        for key_, value in (host.get("sysctls") or {}).items():
-            args += ["--sysctl", f"{key_}={value}"]
-        podman(*args, tag, "/sbin/init")
-        instances.append({"host": host, "ctr": ctr, "addresses": addresses})
+        records.append(run_host(lab, tag, host, networks, records))
+    for record in records:
+        finish_host(state, record)
+    save_hosts(state, records)
+    ensure_time_servers(state, networks, records)
+    write_inventory(lab, state, records, emulated=True)
+    print(f"lab: {lab} is up ({len(records)} hosts); inventory {state / 'inventory.yml'}")
 
-    known_hosts = []
-    for inst in instances:
-        ctr = inst["ctr"]
-        wait_for(lambda c=ctr: container_booted(c), 60, f"systemd in {ctr} to finish booting")
-        writable_net_sysctls(ctr)
-        podman("exec", "-i", ctr, "sh", "-c",
-               "install -d -m 0700 -o ops -g ops /home/ops/.ssh && cat > /home/ops/.ssh/authorized_keys && "
-               "chown ops:ops /home/ops/.ssh/authorized_keys && chmod 0600 /home/ops/.ssh/authorized_keys",
-               stdin=pubkey)
-        # The MTU its first interface really has: the emulator reports it as the VPC network's.
-        inst["mtu"] = int(podman("exec", ctr, "cat", "/sys/class/net/eth0/mtu").strip())
-        hostkey = podman("exec", ctr, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()
-        names = ",".join([inst["host"]["name"], *inst["addresses"].values()])
-        known_hosts.append(f"{names} {hostkey[0]} {hostkey[1]}")
-    (state / "known_hosts").write_text("\n".join(known_hosts) + "\n")
-    for net, subnet in subnets.items():
-        start_time_server(state, net, str(subnet.network_address + 1))
-    write_inventory(lab, state, topo, instances)
-    print(f"lab: {lab} is up ({len(instances)} hosts); inventory {state / 'inventory.yml'}")
+
+def run_host(lab: str, tag: str, host: dict, networks: dict, records: list[dict]) -> dict:
+    """Start the container of one lab host (not yet booted): the first free addresses from .10 on."""
+    name = host["name"]
+    ctr = f"nz-{PREFIX}{lab}-{name}"
+    args = ["run", "-d", "--name", ctr, "--hostname", name, "--label", f"{LABEL}={PREFIX}{lab}",
+            "--systemd=always", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN",
+            "--tmpfs", "/run", "--tmpfs", "/tmp"]  # noqa: S108 (the container's own /tmp)
+    used = {ip for record in records for ip in record["addresses"].values()}
+    addresses = {}
+    for net in host.get("networks") or [next(iter(networks))]:
+        subnet = ipaddress.ip_network(networks[net]["subnet"])
+        ip = next(str(a) for a in subnet.hosts() if int(a) - int(subnet.network_address) >= 10 and str(a) not in used)
+        used.add(ip)
+        addresses[net] = ip
+        args += ["--network", f"{networks[net]['podman']}:ip={ip}"]
+    for key_, value in (host.get("sysctls") or {}).items():
+        args += ["--sysctl", f"{key_}={value}"]
+    podman(*args, tag, "/sbin/init")
+    return {"host": host, "ctr": ctr, "addresses": addresses}
+
+
+def finish_host(state: Path, record: dict) -> None:
+    """Wait for the host's systemd, let the lab's key in, and read its MTU and SSH host key."""
+    ctr = record["ctr"]
+    wait_for(lambda c=ctr: container_booted(c), 60, f"systemd in {ctr} to finish booting")
+    writable_net_sysctls(ctr)
+    podman("exec", "-i", ctr, "sh", "-c",
+           "install -d -m 0700 -o ops -g ops /home/ops/.ssh && cat > /home/ops/.ssh/authorized_keys && "
+           "chown ops:ops /home/ops/.ssh/authorized_keys && chmod 0600 /home/ops/.ssh/authorized_keys",
+           stdin=(state / "id_ed25519.pub").read_text())
+    # The MTU its first interface really has: the emulator reports it as the VPC network's.
+    record["mtu"] = int(podman("exec", ctr, "cat", "/sys/class/net/eth0/mtu").strip())
+    record["hostkey"] = " ".join(podman("exec", ctr, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()[:2])
+
+
+def load_hosts(state: Path) -> list[dict]:
+    path = state / "hosts.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def save_hosts(state: Path, records: list[dict]) -> None:
+    tmp = state / "hosts.json.tmp"
+    tmp.write_text(json.dumps(records, indent=2) + "\n")
+    os.replace(tmp, state / "hosts.json")
+
+
+@contextlib.contextmanager
+def lab_lock(state: Path):
+    """One change at a time to a lab's hosts (the emulator may insert two instances at once)."""
+    with open(state / ".hosts.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def lab_state(lab_dir: Path) -> tuple[str, Path, dict]:
+    state = Path(lab_dir).resolve()
+    if not (state / "lab.json").exists():
+        raise LabError(f"{state} holds no lab.json: start the lab with `dev/lab/labctl.py up` first")
+    return state.name, state, json.loads((state / "lab.json").read_text())
+
+
+def host_add(lab_dir: Path, spec: dict) -> dict:
+    """Start one host on a running lab (the emulator's lab mode, for instances.insert); its addresses."""
+    lab, state, info = lab_state(lab_dir)
+    name = spec.get("name", "")
+    if not NAME_RE.match(name):
+        raise LabError(f"host name {name!r} must match {NAME_RE.pattern}")
+    for net in spec.setdefault("networks", [next(iter(info["networks"]))]):
+        if net not in info["networks"]:
+            raise LabError(f"host {name} names network {net!r}; the lab has {', '.join(info['networks'])}")
+    with lab_lock(state):
+        records = load_hosts(state)
+        if any(r["host"]["name"] == name for r in records):
+            raise LabError(f"lab {lab} already has a host {name}")
+        record = run_host(lab, info["image"], spec, info["networks"], records)
+        try:
+            finish_host(state, record)
+        except LabError:
+            podman("rm", "-f", "-t", "0", record["ctr"], check=False)
+            raise
+        records.append(record)
+        save_hosts(state, records)
+        ensure_time_servers(state, info["networks"], records)
+        write_inventory(lab, state, records, emulated=False)
+    return {"container": record["ctr"], "ip": primary_ip(record), "addresses": record["addresses"],
+            "mtu": record["mtu"]}
+
+
+def host_change(lab_dir: Path, name: str, action: str) -> dict:
+    """Stop, start or remove one host of a running lab."""
+    lab, state, _ = lab_state(lab_dir)
+    with lab_lock(state):
+        records = load_hosts(state)
+        record = next((r for r in records if r["host"]["name"] == name), None)
+        if record is None:
+            raise LabError(f"lab {lab} has no host {name}")
+        ctr = record["ctr"]
+        if action == "remove":
+            podman("rm", "-f", "-t", "0", ctr)
+            records.remove(record)
+            save_hosts(state, records)
+            write_inventory(lab, state, records, emulated=False)
+        elif action == "stop":
+            podman("stop", "-t", "10", ctr)
+        else:
+            podman("start", ctr)
+            wait_for(lambda: container_booted(ctr), 60, f"systemd in {ctr} to finish booting")
+            writable_net_sysctls(ctr)
+    return {"container": ctr, "ip": primary_ip(record)}
 
 
 def writable_net_sysctls(ctr: str) -> None:
@@ -316,11 +439,16 @@ def primary_ip(inst: dict) -> str:
     return next(iter(inst["addresses"].values()))
 
 
-def write_inventory(lab: str, state: Path, topo: dict, instances: list[dict]) -> None:
-    project = topo.get("project", DEFAULT_PROJECT)
+def write_inventory(lab: str, state: Path, instances: list[dict], emulated: bool = True) -> None:
+    """The lab's static inventory, known_hosts, ssh_config and env from its hosts.
+
+    ``emulated``: also write ``instances.json`` for the emulator. Once the emulator's lab mode
+    creates hosts, the emulator writes that file itself (it holds what only the API knows).
+    """
+    project = json.loads((state / "lab.json").read_text())["project"]
     hosts: dict[str, dict] = {}
     groups: dict[str, list[str]] = {}
-    emulated = []
+    emulated_entries = []
     for inst in instances:
         host = inst["host"]
         zone = host.get("zone", "us-east4-a")
@@ -342,10 +470,10 @@ def write_inventory(lab: str, state: Path, topo: dict, instances: list[dict]) ->
         names += host.get("groups") or []
         for group in names:
             groups.setdefault(sanitise(group), []).append(host["name"])
-        emulated.append({**{k: gce[k] for k in ("name", "project", "zone", "machine_type", "labels", "tags", "gpus",
-                                                "nic_type")},
-                         "ip": primary_ip(inst), "status": host.get("status", "RUNNING"),
-                         "network_mtu": inst["mtu"]})
+        emulated_entries.append({**{k: gce[k] for k in ("name", "project", "zone", "machine_type", "labels", "tags",
+                                                        "gpus", "nic_type")},
+                                 "ip": primary_ip(inst), "status": host.get("status", "RUNNING"),
+                                 "network_mtu": inst["mtu"]})
     inventory = {"all": {
         "vars": {
             "ansible_user": "ops",
@@ -359,8 +487,12 @@ def write_inventory(lab: str, state: Path, topo: dict, instances: list[dict]) ->
     }}
     (state / "inventory.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
     # The lab's own settings (inventory/lab/group_vars) apply to every use of this inventory.
-    (state / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
-    (state / "instances.json").write_text(json.dumps(emulated, indent=2) + "\n")
+    if not (state / "group_vars").is_symlink():
+        (state / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
+    if emulated:
+        (state / "instances.json").write_text(json.dumps(emulated_entries, indent=2) + "\n")
+    (state / "known_hosts").write_text("".join(
+        f"{','.join([i['host']['name'], *i['addresses'].values()])} {i['hostkey']}\n" for i in instances))
     # For inventories that do not carry the lab's SSH settings (the gce plugin through the
     # emulator): `source .lab/<lab>/env` sets them as ansible configuration.
     (state / "env").write_text(
@@ -384,6 +516,17 @@ def start_time_server(state: Path, net: str, gateway: str) -> None:
                        f"({(state / f'sntp-{net}.log').read_text().strip()[-300:]}). "
                        "Fix: stop whatever listens on UDP port 123 of that address.")
     (state / f"sntp-{net}.pid").write_text(str(proc.pid))
+
+
+def ensure_time_servers(state: Path, networks: dict, records: list[dict]) -> None:
+    """A time server on the gateway of every network that has a host (the gateway exists from then on)."""
+    for net in sorted({n for record in records for n in record["addresses"]}):
+        pidfile = state / f"sntp-{net}.pid"
+        if pidfile.exists():
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(pidfile.read_text()), 0)
+                continue
+        start_time_server(state, net, networks[net]["gateway"])
 
 
 def stop_time_servers(state: Path) -> None:
@@ -420,6 +563,13 @@ def main() -> int:
     upp.add_argument("--replace", action="store_true", help="remove a stale lab of the same name first")
     upp.add_argument("--auto-subnets", action="store_true",
                      help="ignore the topology's subnets and pick free ones (test labs beside the demo)")
+    upp.add_argument("--network-only", action="store_true",
+                     help="start no host: the networks only (the demo, whose hosts provision.yml creates)")
+    hst = sub.add_parser("host", help="add, stop, start or remove a host of a running lab (the emulator's lab mode)")
+    hst.add_argument("action", choices=["add", "stop", "start", "remove"])
+    hst.add_argument("--lab-dir", required=True, help="the lab's state directory (.lab/NAME)")
+    hst.add_argument("--spec", help="add: the host as JSON {name, zone, machine_type, labels, tags, gpus, networks}")
+    hst.add_argument("--name", help="stop/start/remove: the host's name")
     dwn = sub.add_parser("down", help="remove everything a lab made")
     dwn.add_argument("--lab", default="demo")
     sub.add_parser("doctor", help="check that podman can start containers")
@@ -428,7 +578,16 @@ def main() -> int:
         if args.cmd == "image":
             build_image(args.force)
         elif args.cmd == "up":
-            up(args.lab, Path(args.topology), args.replace, args.auto_subnets)
+            up(args.lab, Path(args.topology), args.replace, args.auto_subnets, args.network_only)
+        elif args.cmd == "host":
+            if args.action == "add":
+                if not args.spec:
+                    raise LabError("host add needs --spec JSON")
+                print(json.dumps(host_add(Path(args.lab_dir), json.loads(args.spec))))
+            else:
+                if not args.name:
+                    raise LabError(f"host {args.action} needs --name NAME")
+                print(json.dumps(host_change(Path(args.lab_dir), args.name, args.action)))
         elif args.cmd == "down":
             down(args.lab)
         else:

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 
+from .. import dataset
 from ..errors import ApiError, api_disabled, invalid_value, not_found, permission_denied, quota_exceeded
 from ..server import Response
 from ..store import API_BASE
@@ -179,7 +180,8 @@ def register(router, emulator):
 
     def zone_of(call, project) -> str:
         zone = call.params["zone"]
-        if zone not in project.zones:
+        if zone not in project.zones and zone not in dataset.ZONES and zone not in dataset.ZONE_OFFERS:
+            # a real zone the project has no instance in yet lists empty (an empty project, provisioned later)
             raise not_found(f"projects/{project.name}/zones/{zone}")
         if zone in project.unreachable:
             raise ApiError(

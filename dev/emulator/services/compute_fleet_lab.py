@@ -140,7 +140,7 @@ class LabFleet:
             return None
         hosts_file = self.lab_dir() / "hosts.json"
         hosts = json.loads(hosts_file.read_text()) if hosts_file.exists() else []
-        return next((h["container"] for h in hosts if h["name"] == instance["name"]), None)
+        return next((h["ctr"] for h in hosts if h["host"]["name"] == instance["name"]), None)
 
     def remove(self, instance: dict) -> None:
         """Remove the instance's lab container, if it has one."""

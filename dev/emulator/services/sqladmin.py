@@ -34,7 +34,10 @@ certificate carries. Promoting a replica runs ``pg_promote()`` in its container,
 is DONE only once the server accepts a write; ``activationPolicy`` NEVER stops the container's
 PostgreSQL unit and disables it (its cluster's ``start.conf`` too, so a restart of the container keeps
 it down), ALWAYS enables and starts it again, and the operation is DONE only once the server is down,
-or answers again. An instance
+or answers again. ``instances.insert`` in lab mode (a lab with ``lab.json``, in its project) starts the lab
+PostgreSQL host for the new instance (``compute_fleet_lab.LabFleet.add_database_host``): the insert's
+operation is DONE once the host answers, the instance's private IP is the host's address, and the host
+becomes the stand-in when ``dev/playbooks/lab_database.yml`` sets it up. Elsewhere, an instance
 inserted in lab mode that the lab does not hold exists in the API only.
 
 Tests drive it through ``emulator.services["sqladmin"]`` (a ``SqlStore``): ``add_instance``,
@@ -809,11 +812,33 @@ def register(router, emulator):
             placeholder["state"] = "PENDING_CREATE"
 
         def apply():
+            lab_host(project, name, "replica" if master else "primary", body)
             with store.lock:
                 store.instances[(project, name)]["state"] = "RUNNABLE"
             return None
 
         return Response(body=new_operation(call, name, op_type, apply))
+
+    def lab_host(project: str, name: str, role: str, body: dict) -> None:
+        """Lab mode: start the lab PostgreSQL host of a new instance (compute_fleet_lab); it is the instance.
+
+        Its address is the instance's private IP; its settings are kept when the lab's cloudsql.json
+        (written once the host is set up as the stand-in) is loaded, so the API's settings stay as created.
+        """
+        fleet = getattr(store.emulator, "lab_fleet", None)
+        if fleet is None:
+            return
+        with store.lock:
+            instance = store.instances[(project, name)]
+            region, tier = instance["region"], instance["settings"].get("tier") or "db-custom-4-16384"
+        labels = {"env": "lab", **((body.get("settings") or {}).get("userLabels") or {})}
+        ip = fleet.add_database_host(project, name, region, role, tier, labels)
+        if ip is None:
+            return
+        with store.lock:
+            instance["ipAddresses"] = [a for a in instance["ipAddresses"] if a["type"] != "PRIVATE"]
+            instance["ipAddresses"].append({"type": "PRIVATE", "ipAddress": ip})
+            store._lab_settings[(project, name)] = instance["settings"]
 
     def insert_primary(project: str, name: str, body: dict) -> dict:
         settings = copy.deepcopy(body.get("settings") or {})
