@@ -7,7 +7,8 @@ where scope is ``global``, ``regions/R`` or ``zones/Z``. It is RUNNING for
 ``emulator.compute_operation_seconds`` (0 by default: DONE at once, as most small changes are within
 a poll), then DONE; an operation made with ``error`` ends DONE with Google's ``error.errors[]``,
 ``httpErrorStatusCode`` and ``httpErrorMessage``. ``stall_compute_operations(emulator)`` keeps every
-new operation RUNNING until ``release_compute_operations``.
+new operation RUNNING until ``release_compute_operations``; ``fail_next_compute_operation`` makes the
+next one end with an error.
 
 Like Google's, ``selfLink`` and ``targetLink`` name ``https://compute.googleapis.com/compute/v1/...``
 whatever address the emulator listens on: a client builds its poll URL from its own endpoint and the
@@ -51,6 +52,11 @@ def stall_compute_operations(emulator, stalled: bool = True) -> None:
     emulator.compute_operations_stalled = stalled
 
 
+def fail_next_compute_operation(emulator, code: str, message: str) -> None:
+    """Make the next operation end DONE with this error (the change itself is still applied, as a test fixture)."""
+    emulator.compute_operations_fail_next = {"errors": [{"code": code, "message": message}]}
+
+
 def release_compute_operations(emulator) -> None:
     """Finish every stalled operation now."""
     emulator.compute_operations_stalled = False
@@ -88,6 +94,9 @@ def new_operation(
         seconds = float(getattr(emulator, "compute_operation_seconds", 0) or 0)
     if getattr(emulator, "compute_operations_stalled", False):
         seconds = float("inf")
+    if error is None:
+        error = getattr(emulator, "compute_operations_fail_next", None)
+        emulator.compute_operations_fail_next = None
     name = f"operation-{int(now * 1000)}-{secrets.token_hex(6)}-{secrets.token_hex(4)}-{secrets.token_hex(4)}"
     path = target_link.split("/compute/v1/", 1)[-1]
     op = {
