@@ -57,6 +57,7 @@ SERVICES = [
     "sqladmin_backups",  # backup runs and point-in-time clones (issue 21)
     "secretmanager",  # the database tier (issue 7)
     "storage",  # gs:// engine artifacts (issue 6)
+    "guest_attributes",  # instances.getGuestAttributes: published SSH host keys (issue 19)
 ]
 
 _REQUEST_LOG_LIMIT = 20000

@@ -22,7 +22,14 @@ description:
     groups see all of them."
   - Keys whose value is absent or empty are left out to keep the inventory small; C(tier_1) is present only when
     true and C(provisioning_model) only when not C(STANDARD).
-  - API data (names, labels, metadata) is never templated.
+  - Needs ansible-core 2.19 or newer and refuses to run on older releases, which template values that come
+    from the API. Every API value (names, labels, metadata) is marked untrusted explicitly, so it is never
+    templated.
+  - Group names made from API data (labels, accelerators, O(keyed_groups)) may not be one of the
+    O(protected_groups) the playbooks target unless O(trusted_groups) names the source that may make it; any
+    other source fails the inventory, naming the host, the label and the group.
+  - With O(host_keys_file), the SSH host keys each instance published in its guest attributes (C(hostkeys/))
+    are written to a known_hosts file that Ansible's ssh uses with C(StrictHostKeyChecking=yes).
   - Duplicate host names are never merged silently. By default every colliding host is renamed
     C(<hostname>.<zone>.<project>); O(duplicate_names=error) fails instead.
   - A source that fails part way (a O(strict) template on one host) takes out every host and group it had
@@ -167,7 +174,7 @@ options:
     type: list
     elements: str
     default: [project, zone, machine_type, nic_type, network_mtu, private_ip, public_ip, ipv6, tier_1, labels,
-              metadata, gpus, placement_policies, provisioning_model]
+              metadata, gpus, placement_policies, provisioning_model, service_accounts]
   metadata_keys:
     description:
       - Instance metadata keys copied into C(<hostvar_name>.metadata). Default none, so ssh keys and startup
@@ -193,6 +200,38 @@ options:
         C(ansible-inventory --list) (GCE hosts commonly carry several tags).
     type: bool
     default: false
+  protected_groups:
+    description:
+      - Group names (or shell patterns such as C(role_*)) that API data may not make unless O(trusted_groups)
+        names the source. The default holds the groups nearzero's playbooks target.
+      - A label whose key and value sanitise to one of these names (label C(role_trading=engine) makes
+        C(role_trading_engine)), or a O(keyed_groups) entry producing one, fails the inventory with an error
+        naming the host, the label and the group; nothing of this source is added.
+      - Conditional O(groups) are not checked, since their names are written in this file, not taken from the API.
+    type: list
+    elements: str
+    default: [role_*, gpu]
+  trusted_groups:
+    description:
+      - "Maps a protected group name or pattern to the sources that may make it: C(label:<key>) (the default
+        group of that label key), C(accelerators) (C(gpu) and C(gpu_<type>)), C(keyed_groups), C(project),
+        C(region), C(zone), C(status), C(family) or C(tag)."
+      - "The default lets only label C(role) make C(role_<value>) and only a GPU accelerator make C(gpu)
+        (docs/TRUST_MODEL.md). Anyone with C(compute.instances.setLabels) can still set label C(role): plays that
+        hand out secrets also check the instance's service account (C(nearzero_secret_identity))."
+    type: dict
+    default: {"role_*": ["label:role"], "gpu": ["accelerators"]}
+  host_keys_file:
+    description:
+      - Write the SSH host keys each instance published in its guest attributes (C(getGuestAttributes),
+        C(queryPath=hostkeys/); the guest agent publishes them when metadata C(enable-guest-attributes) is
+        C(TRUE)) to this known_hosts file, one line per key naming the host and its C(ansible_host), and set
+        C(ansible_ssh_common_args) on each host to
+        C(-o UserKnownHostsFile=<file> -o StrictHostKeyChecking=yes), so ssh never trusts a key on first use.
+      - One C(getGuestAttributes) call per host (needs C(compute.instances.getGuestAttributes)); a host that
+        published no key gets a warning and no line, so ssh refuses it.
+      - The file is replaced whole (through a temporary file) and is not cached with the listing.
+    type: path
   skip_failed_projects:
     description:
       - When a project cannot be listed (not found, permission denied, API disabled, unreachable), warn and
@@ -241,6 +280,19 @@ cache_connection: .cache/inventory
 cache_timeout: 600
 
 ---
+# Host keys pinned from the guest attributes Google publishes, and a label that may make a protected group
+plugin: gce
+projects: [trading-prod-us]
+host_keys_file: ~/.ansible/gce_known_hosts
+trusted_groups:
+  role_*: [label:role]
+  gpu: [accelerators]
+  role_canary: [keyed_groups]
+keyed_groups:
+  - key: gce.labels.canary | default('') | ternary('canary', '')
+    prefix: role
+
+---
 # Look at the result: the group tree, then one host's variables
 #   ansible-inventory -i inventory/prod.gce.yml --graph
 #   ansible-inventory -i inventory/prod.gce.yml --host engine-1
@@ -255,10 +307,12 @@ from ansible.errors import AnsibleError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.release import __version__ as _CORE_VERSION
 from ansible.utils.vars import combine_vars
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.client import client_from_options
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.compute import ComputeApi
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
+from ansible_collections.nearzero.gcp.plugins.plugin_utils.gce import hostkeys
 from ansible_collections.nearzero.gcp.plugins.plugin_utils.gce.errors import ConfigError, GceInventoryError
 from ansible_collections.nearzero.gcp.plugins.plugin_utils.gce.facts import (
     Facts,
@@ -280,6 +334,7 @@ from ansible_collections.nearzero.gcp.plugins.plugin_utils.gce.memory import bul
 from ansible_collections.nearzero.gcp.plugins.plugin_utils.gce.memory import learn, share
 from ansible_collections.nearzero.gcp.plugins.plugin_utils.gce.rollback import all_or_nothing
 from ansible_collections.nearzero.gcp.plugins.plugin_utils.gce.selection import compile_expressions, select
+from ansible_collections.nearzero.gcp.plugins.plugin_utils.gce.trust import GroupGuard, check_core, untrusted
 
 # _bulk_build and _FROZEN keep the names this module had before the collector handling moved to
 # plugin_utils; code that resets the collector state between parses in one process (tests) uses them.
@@ -349,8 +404,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "or remove api_endpoint to use Google's.")
         return ComputeApi(client, str(endpoint))
 
-    def _fetch(self, fields: str, with_mtu: bool) -> Listing:
-        """Fetch the instances (``fields`` of each) and, ``with_mtu``, the MTU of their networks (plain JSON)."""
+    def _fetch(self, fields: str, with_mtu: bool) -> tuple[ComputeApi, Listing]:
+        """Fetch the instances (``fields`` of each) and, ``with_mtu``, the MTU of their networks (plain JSON).
+
+        Returns the client too, for the host keys (host_keys_file).
+        """
         concurrency = max(1, int(self.get_option("concurrency")))
         api = self._compute_api(concurrency)
         projects = [str(p) for p in self._templated("projects") or []]
@@ -368,10 +426,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             skip_failed_projects=bool(self.get_option("skip_failed_projects")),
             unreachable_zones=self.get_option("unreachable_zones"),
         )
-        return list_instances(api, request, self._warn)
+        return api, list_instances(api, request, self._warn)
 
     # -- building hosts -------------------------------------------------------------------------
-    def _populate(self, fetched: Listing, needed: set[str]) -> None:
+    def _populate(self, fetched: Listing, needed: set[str], api: ComputeApi | None) -> None:
         hostnames = self.get_option("hostnames") or ["name"]
         host_pref = self.get_option("ansible_host_preference") or []
         check_preferences({"hostnames": self.get_option("hostnames") or [], "ansible_host_preference": host_pref})
@@ -386,11 +444,27 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             name = str(pick(facts, hostnames) or facts["name"])
             records.append((name, facts, pick(facts, host_pref)))
         records = resolve_duplicates(records, self.get_option("duplicate_names"))
+        guard = GroupGuard(self.get_option("protected_groups") or (), self.get_option("trusted_groups"))
         with all_or_nothing(self.inventory) as known_groups:
-            self._add_hosts(records, keep, host_pref, known_groups)
+            self._add_hosts(records, keep, host_pref, known_groups, guard)
+            if self.get_option("host_keys_file"):
+                self._pin_host_keys(records, api)
+
+    def _pin_host_keys(self, records: list[HostRecord], api: ComputeApi | None) -> None:
+        """Write the published host keys of every host to host_keys_file and point each host's ssh at it."""
+        path = str(self.get_option("host_keys_file"))
+        if api is None:  # listing served from the cache: the keys are always read fresh
+            api = self._compute_api(max(1, int(self.get_option("concurrency"))))
+        targets = [(name, facts["project"], facts["zone"], facts["name"], address)
+                   for name, facts, address in records]
+        lines = hostkeys.fetch(api, targets, int(self.get_option("concurrency")), self._warn)
+        hostkeys.write_known_hosts(path, lines)
+        args = hostkeys.ssh_args(path)
+        for name, _facts, _address in records:
+            self.inventory.set_variable(name, "ansible_ssh_common_args", args)
 
     def _add_hosts(self, records: list[HostRecord], keep: frozenset[str] | None, host_pref: list[str],
-                   known_groups: set[str]) -> None:
+                   known_groups: set[str], guard: GroupGuard) -> None:
         inventory = self.inventory
         var_name = self.get_option("hostvar_name")
         make_default_groups = self.get_option("default_groups")
@@ -400,7 +474,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         groups = self.get_option("groups")
         keyed = self.get_option("keyed_groups")
         interned: dict[Any, Any] = {}
-        for name, facts, ansible_host in records:
+        for name, raw, ansible_host in records:
+            # explicit, whatever trusted_by_default and ansible-core's default say: never templated
+            facts = untrusted(raw)
             inventory.add_host(name)
             kept: Facts = facts if keep is None else {k: v for k, v in facts.items() if k in keep}
             missing = share(kept, interned)
@@ -412,7 +488,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 # the tagged copy of the same address stored in the facts: not tagged a second time
                 inventory.set_variable(name, "ansible_host", pick(stored, host_pref) or ansible_host)
             if make_default_groups:
-                for group in default_groups(facts, tag_groups):
+                for group, source in default_groups(facts, tag_groups):
+                    guard.check(group, source, name, facts)
                     if group not in known_groups:
                         inventory.add_group(group)
                         known_groups.add(group)
@@ -427,11 +504,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 if groups or keyed:
                     hostvars = combine_vars(inventory.get_host(name).get_vars(), hostvars)
                     self._add_host_to_composed_groups(groups, hostvars, name, strict=strict, fetch_hostvars=False)
-                    self._add_host_to_keyed_groups(keyed, hostvars, name, strict=strict, fetch_hostvars=False)
+                    if keyed:
+                        host = inventory.get_host(name)
+                        before = {g.name for g in host.groups}
+                        self._add_host_to_keyed_groups(keyed, hostvars, name, strict=strict, fetch_hostvars=False)
+                        for group in {g.name for g in host.groups} - before:
+                            guard.check(group, "keyed_groups", name, facts)
 
     # -- entry point ----------------------------------------------------------------------------
     def parse(self, inventory: InventoryData, loader: DataLoader, path: str, cache: bool = True) -> None:
         """Read the configuration, fetch (or reuse the cache) and populate the inventory."""
+        # First of all: older releases would template the API's values (labels, metadata).
+        try:
+            check_core(_CORE_VERSION)
+        except GceInventoryError as exc:
+            raise AnsibleError(f"gce inventory: {exc}") from None
         super().parse(inventory, loader, path)
         # Accept both the short and the collection name, whichever way the plugin was loaded.
         self._redirected_names = sorted({*(getattr(self, "_redirected_names", None) or []), "gce", self.NAME})
@@ -457,6 +544,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         cache_key = f"{self.get_cache_key(path)}_{hashlib.sha256(request.encode()).hexdigest()[:12]}"
         use_cache = self.get_option("cache")
         fetched = None
+        api = None
         if use_cache and cache:
             try:
                 fetched = self._cache[cache_key]
@@ -465,11 +553,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         from_cache = fetched is not None
         with _bulk_build():
             if fetched is None:
-                fetched = self._fetch(fields, "network_mtu" in needed)
+                api, fetched = self._fetch(fields, "network_mtu" in needed)
                 if use_cache:
                     self._cache[cache_key] = fetched
             ready = time.monotonic()
-            self._populate(fetched, needed)
+            self._populate(fetched, needed, api)
         self.display.vvv(f"gce inventory: {len(fetched['instances'])} instances in "
                          f"{time.monotonic() - started:.2f}s ({'cache' if from_cache else 'API'} "
                          f"{ready - started:.2f}s, hosts and groups {time.monotonic() - ready:.2f}s)")

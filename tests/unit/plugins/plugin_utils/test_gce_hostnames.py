@@ -47,7 +47,10 @@ def test_default_groups_are_sanitised_and_unique():
     host = facts("g", region="us-central1", status="RUNNING", machine_family="a3",
                  gpus=[{"type": "nvidia-l4", "count": 1}], labels={"gpu": "nvidia-l4", "role": "trading-engine"},
                  tags=["ssh"])
+    # (name, source) pairs: the source is what trust.GroupGuard checks a protected name against; a label
+    # naming a group another source made (gpu=nvidia-l4) keeps its own pair, so it is checked too
     assert groups.default_groups(host, tag_groups=False) == [
-        "project_p1", "region_us_central1", "zone_us_central1_a", "status_running", "family_a3", "gpu",
-        "gpu_nvidia_l4", "role_trading_engine"]
-    assert groups.default_groups(host, tag_groups=True)[-1] == "tag_ssh"
+        ("project_p1", "project"), ("region_us_central1", "region"), ("zone_us_central1_a", "zone"),
+        ("status_running", "status"), ("family_a3", "family"), ("gpu", "accelerators"),
+        ("gpu_nvidia_l4", "accelerators"), ("gpu_nvidia_l4", "label:gpu"), ("role_trading_engine", "label:role")]
+    assert groups.default_groups(host, tag_groups=True)[-1] == ("tag_ssh", "tag")
