@@ -305,8 +305,10 @@ def expand_fleet(arch: dict[str, Any], problems: list[str]) -> list[dict[str, An
             problems.append(f"fleet entry {label}: count goes with name_prefix; with name the entry is one instance. "
                             "Fix: drop count, or use name_prefix.")
             continue
-        names = [entry["name"]] if entry.get("name") else [f"{entry['name_prefix']}-{i}"
-                                                          for i in range(1, entry["count"] + 1)]
+        if entry.get("name"):
+            names = [entry["name"]]
+        else:
+            names = [f"{entry['name_prefix']}-{i}" for i in range(1, entry["count"] + 1)]
         zone = entry.get("zone") or arch["zone"]
         region = region_of(zone)
         subnet = entry.get("subnet")

@@ -52,8 +52,7 @@ def test_drift_is_shown_and_fixed_in_place(run_module, gce):
     emulator, args = gce
     assert not run_module("compute_instance", args)[0]
     # out of band: someone relabels the host and adds a tag
-    failed, _ = run_module("compute_instance", dict(args, labels={"role": "spare"}, tags=["trading-engine", "x"]))
-    assert not failed
+    assert not run_module("compute_instance", dict(args, labels={"role": "spare"}, tags=["trading-engine", "x"]))[0]
     failed, result = run_module("compute_instance", dict(args, deletion_protection=True), diff=True)
     assert not failed and result["changed"]
     assert result["diff"]["before"]["labels"]["role"] == "spare"
