@@ -51,8 +51,8 @@ def test_create_rerun_and_source_drift(run_module, net, emulator):
     assert patches == [{"sourceRanges": ["35.235.240.0/20", "10.89.7.0/24"]}]
     assert not run_module("compute_firewall", ssh_rule(args))[1]["changed"]
 
-    failed, result = run_module("compute_firewall", ssh_rule(args, allowed=[{"protocol": "tcp", "ports": ["22"]},
-                                                                          {"protocol": "icmp"}], priority=900))
+    two = [{"protocol": "tcp", "ports": ["22"]}, {"protocol": "icmp"}]
+    failed, result = run_module("compute_firewall", ssh_rule(args, allowed=two, priority=900))
     assert not failed and result["changed"]
     assert store.items[RULE]["priority"] == 900 and len(store.items[RULE]["allowed"]) == 2
 
