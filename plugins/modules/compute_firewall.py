@@ -48,6 +48,10 @@ options:
       - Omitted on an ingress rule without other sources, the API takes V(0.0.0.0/0); set it.
     type: list
     elements: str
+  source_tags:
+    description: Network tags of the instances traffic may come from (ingress), besides O(source_ranges).
+    type: list
+    elements: str
   target_tags:
     description: Network tags of the instances the rule applies to; omitted, it applies to every instance.
     type: list
@@ -68,6 +72,9 @@ options:
   description:
     description: Free text shown with the rule.
     type: str
+  log:
+    description: Log the connections the rule matches (Firewall Rules Logging, C(logConfig.enable)).
+    type: bool
   state:
     description: V(present) creates or corrects the resource, V(absent) deletes it.
     type: str
@@ -163,12 +170,14 @@ def main() -> None:
             "direction": {"type": "str", "default": "INGRESS", "choices": ["INGRESS", "EGRESS"]},
             "priority": {"type": "int", "default": 1000},
             "source_ranges": {"type": "list", "elements": "str"},
+            "source_tags": {"type": "list", "elements": "str"},
             "target_tags": {"type": "list", "elements": "str"},
             "allowed": {"type": "list", "elements": "dict", "options": {
                 "protocol": {"type": "str", "required": True},
                 "ports": {"type": "list", "elements": "str"},
             }},
             "description": {"type": "str"},
+            "log": {"type": "bool"},
             **module_options(),
         },
         required_if=[("state", "present", ("network", "allowed"))],
@@ -204,12 +213,16 @@ def main() -> None:
             }
             if params["source_ranges"] is not None:
                 desired["sourceRanges"] = list(params["source_ranges"])
+            if params["source_tags"] is not None:
+                desired["sourceTags"] = list(params["source_tags"])
             if params["target_tags"] is not None:
                 desired["targetTags"] = list(params["target_tags"])
+            if params["log"] is not None:
+                desired["logConfig"] = {"enable": params["log"]}
             if params["description"] is not None:
                 desired["description"] = params["description"]
         resource = resource_for(module, "global", "firewalls", params["name"], kind="firewall rule",
-                                immutable=IMMUTABLE, unordered=("sourceRanges", "targetTags", "allowed"),
+                                immutable=IMMUTABLE, unordered=("sourceRanges", "sourceTags", "targetTags", "allowed"),
                                 permission="compute.firewalls")
         return resource, desired
 

@@ -147,11 +147,17 @@ class Connection:
         return self.network
 
     def get(self) -> dict | None:
-        """The connection on the network, or None."""
+        """The connection on the network, or None (also when the network itself does not exist)."""
         ctx = self.context(f"connections of network '{self.network_name}'",
                            "servicenetworking.services.get")
-        body = self.client.get_json(f"{self.base}/services/{self.service}/connections",
-                                    params={"network": self.network}, context=ctx)
+        ctx["project_scoped"] = False
+        try:
+            body = self.client.get_json(f"{self.base}/services/{self.service}/connections",
+                                        params={"network": self.network}, context=ctx)
+        except GcpError as exc:
+            if exc.status != 404:
+                raise
+            return None  # the network does not exist (yet: a check run before the task that creates it)
         found = body.get("connections") or []
         return found[0] if found else None
 

@@ -52,9 +52,14 @@ def test_create_rerun_and_source_drift(run_module, net, emulator):
     assert not run_module("compute_firewall", ssh_rule(args))[1]["changed"]
 
     two = [{"protocol": "tcp", "ports": ["22"]}, {"protocol": "icmp"}]
-    failed, result = run_module("compute_firewall", ssh_rule(args, allowed=two, priority=900))
+    failed, result = run_module("compute_firewall", ssh_rule(args, allowed=two, priority=900, log=True,
+                                                             source_tags=["bastion", "ops"]))
     assert not failed and result["changed"]
-    assert store.items[RULE]["priority"] == 900 and len(store.items[RULE]["allowed"]) == 2
+    rule = store.items[RULE]
+    assert (rule["priority"], len(rule["allowed"]), rule["logConfig"], rule["sourceTags"]) == (
+        900, 2, {"enable": True}, ["bastion", "ops"])
+    assert not run_module("compute_firewall", ssh_rule(args, allowed=two[::-1], priority=900, log=True,
+                                                       source_tags=["ops", "bastion"]))[1]["changed"]
 
     failed, result = run_module("compute_firewall", dict(args, name="trading-ssh", state="absent"))
     assert not failed and result["changed"] and RULE not in store.items

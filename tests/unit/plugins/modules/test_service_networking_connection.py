@@ -63,4 +63,14 @@ def test_api_refuses_a_range_that_is_no_peering_range(run_module, psa):
     assert failed and result["kind"] == "bad_request" and "Allocated IP range 'missing' not found" in result["msg"]
     failed, result = run_module("service_networking_connection", dict(args, network="nope",
                                                                       reserved_peering_ranges=["psa-a"]))
-    assert failed and "nope" in result["msg"]
+    assert failed and "networks/nope' was not found" in result["msg"]
+
+
+def test_check_mode_before_the_network_exists(run_module, psa, emulator):
+    sn, args, _compute = psa
+    emulator.clear_requests()
+    failed, result = run_module("service_networking_connection", dict(args, network="planned",
+                                                                      reserved_peering_ranges=["psa-planned"]),
+                                check=True)
+    assert not failed and result["changed"] and result["created"] and not sn.connections
+    assert not [r for r in emulator.requests if r.method != "GET"]
