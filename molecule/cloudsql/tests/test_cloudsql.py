@@ -40,13 +40,13 @@ def service(host):
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
 
 
-@pytest.mark.parametrize(("path", "mode"), [
-    ("/etc/nearzero/db/pg_service.conf", 0o600),
-    ("/etc/nearzero/db/pgpass", 0o600),
-])
-def test_credentials_files_belong_to_the_engine_user(host, path, mode):
+@pytest.mark.parametrize("path", ["/etc/nearzero/db/pg_service.conf", "/etc/nearzero/db/pgpass"])
+def test_credentials_files_are_root_owned_and_readable_by_the_engine_group(host, path):
+    # the engine reads them (its group) but cannot change them (issue 19, item 7)
     f = host.file(path)
-    assert f.is_file and f.user == "trading" and f.group == "trading" and f.mode == mode
+    assert f.is_file and f.user == "root" and f.group == "trading" and f.mode == 0o640
+    directory = host.file("/etc/nearzero/db")
+    assert directory.user == "root" and directory.group == "trading" and directory.mode == 0o750
 
 
 def described():

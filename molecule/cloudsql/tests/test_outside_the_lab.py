@@ -98,7 +98,7 @@ def test_named_instances_connect_the_engine_with_application_default_credentials
         service = host.file(f"{SCRATCH}/pg_service.conf").content_string
         # db-eu-1's per-instance CA certificate does not carry its DNS name: verify-ca at its private IP
         assert f"host={described['db-eu-1']['ip']}\n" in service and "sslmode=verify-ca\n" in service
-        assert host.file(f"{SCRATCH}/pgpass").mode == 0o600
+        assert host.file(f"{SCRATCH}/pgpass").mode == 0o640 and host.file(f"{SCRATCH}/pgpass").user == "root"
     finally:
         host.run(f"rm -rf {SCRATCH}")
 

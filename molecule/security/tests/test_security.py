@@ -179,12 +179,6 @@ def test_no_world_writable_files_under_project_paths(engine):
     assert engine.check_output("find /etc/nearzero /opt/nearzero -perm -0002 ! -type l") == ""
 
 
-def test_credentials_are_0600_and_owned_by_the_engine_user(engine):
-    pgpass = engine.file("/etc/nearzero/db/pgpass")
-    assert pgpass.mode == 0o600
-    assert pgpass.user == "trading"
-
-
 # --- upgrades, audit, journald -----------------------------------------------------------------
 
 def test_unattended_upgrades_skip_kernel_and_nvidia(engine):

@@ -30,9 +30,9 @@ def planted(emulator, tmp_path, labels=None, **kw):
     marker = tmp_path / "pwned"
     payload = "{{ lookup('pipe', 'touch " + str(marker) + "') }}"
     emulator.add_project(PROJECT, zones=[ZONE])
+    engine_labels = {"role": "trading-engine", "note": payload, **(labels or {})}
     emulator.add_instances(PROJECT, [
-        instance(PROJECT, ZONE, "engine-1", ip="10.0.0.2", labels={"role": "trading-engine", "note": payload,
-                                                                    **(labels or {})}, **kw),
+        instance(PROJECT, ZONE, "engine-1", ip="10.0.0.2", labels=engine_labels, **kw),
         instance(PROJECT, ZONE, "db-1", ip="10.0.0.3", labels={"role": "database"}),
     ])
     return marker, payload
