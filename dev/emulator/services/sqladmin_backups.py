@@ -191,10 +191,16 @@ class BackupStore:
         return next((s for s in self.lab_file().get("instances", []) if s["name"] == name), None)
 
     def free_spare(self) -> dict | None:
-        """A spare lab host that holds no clone yet."""
+        """A spare lab host that holds no clone yet (none restored by this emulator, nor by an earlier one)."""
         with self.lock:
             used = set(self.spares_used)
-        return next((s for s in self.lab_file().get("spares", []) if s["container"] not in used), None)
+        for spare in self.lab_file().get("spares", []):
+            if spare["container"] in used:
+                continue
+            marker = f"{spare['conf_dir']}/conf.d/nearzero-restore.conf"
+            if self.sql._podman(spare["container"], "test", "-e", marker).returncode != 0:
+                return spare
+        return None
 
     def backup_lab(self, container: str, spec: dict, location: str, description: str) -> str | None:
         """Take an on-demand base backup with the role's script; None once it is there, else the error."""
@@ -435,12 +441,15 @@ def register(router, emulator):
 
         def apply():
             problem = store.restore_lab(lab_source, spare, base_run["id"], target_text) if spare else None
-            with sql.lock:
-                if problem:
+            if problem:
+                with sql.lock:
                     sql.instances.pop((project, dest), None)
-                    with store.lock:
-                        store.spares_used.pop(spare["container"], None)
-                    return problem
+                # the spare is free again: its half-restored cluster is replaced by the next restore
+                sql._podman(spare["container"], "rm", "-f", f"{spare['conf_dir']}/conf.d/nearzero-restore.conf")
+                with store.lock:
+                    store.spares_used.pop(spare["container"], None)
+                return problem
+            with sql.lock:
                 sql.instances[(project, dest)]["state"] = "RUNNABLE"
             return None
 
