@@ -211,7 +211,7 @@ def register(router, emulator):
         zone = zone_of(call, project)
         name = call.params["name"]
         with call.emulator.compute.lock:
-            found = next((r for r in project.zones[zone] if r.data.get("name") == name), None)
+            found = next((r for r in project.zones.get(zone, ()) if r.data.get("name") == name), None)
         if found is None:
             raise not_found(f"projects/{project.name}/zones/{zone}/instances/{name}")
         return Response(body=found)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .. import dataset
 from ..errors import ApiError
-from ..store import zone_name
+from ..store import API_BASE, zone_name
 
 LABCTL = Path(__file__).resolve().parents[2] / "lab" / "labctl.py"
 LAB_TIMEOUT = 180
@@ -152,8 +152,13 @@ class LabFleet:
         if self.container(instance):
             self._labctl("start" if on else "stop", "--name", instance["name"])
 
-    def add_database_host(self, project: str, name: str, region: str, role: str, tier: str, labels: dict) -> str | None:
-        """Start the lab PostgreSQL host of a Cloud SQL instance; its address (None outside lab mode)."""
+    def add_database_host(
+        self, project: str, name: str, region: str, role: str, tier: str, labels: dict, network: str = "default"
+    ) -> str | None:
+        """Start the lab PostgreSQL host of a Cloud SQL instance; its address (None outside lab mode).
+
+        The host's NIC is on ``network``, the instance's private network (its MTU is the host's).
+        """
         lab = self.lab()
         if lab is None or project != lab["project"]:
             return None
@@ -164,6 +169,9 @@ class LabFleet:
         started = self._labctl("add", "--spec", json.dumps(spec))
         instance = dataset.build_instance(project, zone, name, ip=started["ip"], machine_type=tier,
                                           labels=spec["labels"], tags=spec["tags"])  # fmt: skip
+        nic = instance["networkInterfaces"][0]
+        nic["network"] = f"{API_BASE}/projects/{project}/global/networks/{network}"
+        nic.pop("subnetwork")
         self.emulator.compute.add_project(project, [zone])
         self.emulator.compute.put_instance(project, instance)
         self.save()

@@ -832,7 +832,8 @@ def register(router, emulator):
             instance = store.instances[(project, name)]
             region, tier = instance["region"], instance["settings"].get("tier") or "db-custom-4-16384"
         labels = {"env": "lab", **((body.get("settings") or {}).get("userLabels") or {})}
-        ip = fleet.add_database_host(project, name, region, role, tier, labels)
+        network = (instance["settings"].get("ipConfiguration") or {}).get("privateNetwork") or "default"
+        ip = fleet.add_database_host(project, name, region, role, tier, labels, network.rsplit("/", 1)[-1])
         if ip is None:
             return
         with store.lock:

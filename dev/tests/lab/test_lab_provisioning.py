@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-
 from emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -94,6 +93,7 @@ def test_the_api_creates_stops_starts_and_deletes_lab_hosts(lab):
     try:
         # the lab's project exists, empty, before anything is provisioned
         assert "items" not in ok(call("GET", f"{compute}/zones/{ZONE}/instances"))
+        assert call("GET", f"{compute}/zones/{ZONE}/instances/engine-lab-1").status_code == 404
         ok(call("POST", f"{compute}/global/networks", {"name": "vpc", "autoCreateSubnetworks": False}))
         ok(call("POST", f"{compute}/regions/us-east4/subnetworks",
                 {"name": "lab", "network": "global/networks/vpc", "ipCidrRange": subnet}))  # fmt: skip
@@ -143,10 +143,9 @@ def test_the_api_creates_stops_starts_and_deletes_lab_hosts(lab):
 
         # Cloud SQL: the insert starts the lab PostgreSQL host, served to the inventory as a database host
         emulator.services["sqladmin"].operation_seconds = 0.05
+        private = {"ipv4Enabled": False, "privateNetwork": f"projects/{PROJECT}/global/networks/vpc"}
         body = {"name": "db-lab-1", "region": "us-east4", "databaseVersion": "POSTGRES_15",
-                "settings": {"tier": "db-custom-4-16384",
-                             "ipConfiguration": {"ipv4Enabled": False,
-                                                 "privateNetwork": f"projects/{PROJECT}/global/networks/vpc"}}}  # fmt: skip
+                "settings": {"tier": "db-custom-4-16384", "ipConfiguration": private}}  # fmt: skip
         op = ok(call("POST", f"v1/projects/{PROJECT}/instances", body))
         deadline = time.monotonic() + 120
         while op["status"] != "DONE" and time.monotonic() < deadline:
@@ -158,6 +157,7 @@ def test_the_api_creates_stops_starts_and_deletes_lab_hosts(lab):
         host = ok(call("GET", f"{compute}/zones/{ZONE}/instances/db-lab-1"))
         assert private == [host["networkInterfaces"][0]["networkIP"]]
         assert host["labels"] == {"env": "lab", "role": "database", "cloudsql": "primary"}
+        assert host["networkInterfaces"][0]["network"].endswith(f"/projects/{PROJECT}/global/networks/vpc")
         assert ssh(lab, "db-lab-1", "test", "-x", "/usr/lib/postgresql/15/bin/postgres").returncode == 0
     finally:
         emulator.stop()
