@@ -15,6 +15,7 @@ description:
   - Returns the newest successful run on its own (RV(latest)) and the instance's backup configuration (enabled,
     location, point-in-time recovery, log retention), so a play can check where backups really are, not only where
     the policy says they should go.
+  - An instance that does not exist is reported (RV(exists=false)), not failed, as C(cloudsql_instance_info) does.
   - "Run it on the controller (C(delegate_to: localhost)); it changes nothing."
 options:
   project:
@@ -52,6 +53,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+exists:
+  description: Whether the instance exists (when not, every other value is empty).
+  type: bool
+  returned: always
 runs:
   description: Every BackupRun resource of the instance, newest first.
   type: list
@@ -101,9 +106,14 @@ def main() -> None:
         api = SqlAdminApi(module.client(), module.params["api_endpoint"])
         instance = api.get_instance(project, name)
         if instance is None:
-            module.fail_json(
-                msg=f"Cloud SQL instance '{name}' does not exist in project '{project}'. Check the name "
-                f"with `gcloud sql instances list --project {project}`."
+            module.exit_json(
+                changed=False,
+                exists=False,
+                runs=[],
+                latest={},
+                latest_location="",
+                backup_configuration={},
+                point_in_time_recovery=False,
             )
         runs = api.backup_runs(project, name)
     except GcpError as exc:
@@ -114,6 +124,7 @@ def main() -> None:
     config = (instance.get("settings") or {}).get("backupConfiguration") or {}
     module.exit_json(
         changed=False,
+        exists=True,
         runs=runs,
         latest=latest,
         latest_location=latest.get("location", ""),
