@@ -171,10 +171,12 @@ options:
         other than C([name]), the default stores C(name) too."
       - Facts that are not stored can still drive O(compose), O(groups) and O(keyed_groups); to use one in a
         play, add it here (or copy it with O(compose)).
+      - Add C(service_accounts) where a play checks the instance's identity before it hands out a secret
+        (C(nearzero_secret_identity) in C(nearzero.gcp.database)).
     type: list
     elements: str
     default: [project, zone, machine_type, nic_type, network_mtu, private_ip, public_ip, ipv6, tier_1, labels,
-              metadata, gpus, placement_policies, provisioning_model, service_accounts]
+              metadata, gpus, placement_policies, provisioning_model]
   metadata_keys:
     description:
       - Instance metadata keys copied into C(<hostvar_name>.metadata). Default none, so ssh keys and startup

@@ -201,7 +201,9 @@ def test_host_keys_from_guest_attributes_become_a_strict_known_hosts(emulator, s
 def test_right_labels_wrong_service_account_get_no_secret(emulator, sa_key_file, tmp_path):
     planted(emulator, tmp_path)
     allowed = f"engine@{PROJECT}.iam.gserviceaccount.com"
-    config = write_config(tmp_path, emulator, key_file=sa_key_file, projects=[PROJECT])
+    # the identity comes from the inventory: project and service accounts stored on each host
+    config = write_config(tmp_path, emulator, key_file=sa_key_file, projects=[PROJECT],
+                          hostvar_keys=["project", "zone", "private_ip", "labels", "service_accounts"])
     extra = {
         "nearzero_db_project": PROJECT, "nearzero_db_primary_instance": "db-primary",
         "nearzero_secret_identity": [{"project": PROJECT, "service_account": allowed}],
@@ -211,13 +213,21 @@ def test_right_labels_wrong_service_account_get_no_secret(emulator, sa_key_file,
     variables = tmp_path / "extra.json"
     variables.write_text(json.dumps(extra))
     emulator.services["secretmanager"].add_version(PROJECT, "nearzero-db-password", "not-for-this-host")
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(config), "playbooks/database.yml",
-                           "-e", f"@{variables}"], cwd=ROOT, env=base_env(), capture_output=True, text=True,
-                          timeout=300, check=False)
-    out = " ".join((proc.stdout + proc.stderr).split())
-    assert proc.returncode != 0
+
+    def database_play(inventory):
+        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/database.yml",
+                               "-e", f"@{variables}"], cwd=ROOT, env=base_env(), capture_output=True, text=True,
+                              timeout=300, check=False)
+        return proc.returncode, " ".join((proc.stdout + proc.stderr).split())
+
+    rc, out = database_play(config)
+    assert rc != 0
     # engine-1 carries label role=trading-engine, but runs as the project's default compute account
     assert "engine-1 is not given the database password" in out, out
-    assert allowed in out and "-compute@developer.gserviceaccount.com" in out
+    assert f"runs in project {PROJECT} as " in out and "-compute@developer.gserviceaccount.com" in out
+    assert allowed in out and "Nothing was read or changed on this host" in out
+    # an inventory that does not store the identity is refused too, and told what to store
+    rc, out = database_play(write_config(tmp_path, emulator, key_file=sa_key_file, projects=[PROJECT]))
+    assert rc != 0 and "add service_accounts to hostvar_keys of the gce inventory" in out, out
     assert not [r for r in emulator.requests if "secretmanager" in r.path or ":access" in r.path]
     assert "not-for-this-host" not in out
