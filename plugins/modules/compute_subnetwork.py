@@ -15,7 +15,8 @@ description:
     instances or a Cloud NAT use it).
   - The API refuses a range that overlaps another subnetwork of the network (in any region) or its private
     services access range.
-  - A different range or network cannot be applied in place; the task fails and says what it would take.
+  - A wider range that contains the current one is applied in place (C(subnetworks.expandIpCidrRange)); any other
+    range, or another network, cannot be, and the task fails and says what it would take.
   - Supports check mode (nothing is sent; the result says what would change) and diff mode.
   - Run it on the controller.
 options:
@@ -105,13 +106,13 @@ from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.compute_resource 
     resource_for,
     run,
 )
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
 
 IMMUTABLE = {
     "network": "a subnetwork never moves to another network: delete it (and the instances in it) and create it again",
-    "ipCidrRange": "a subnetwork's range can only be widened in place (`gcloud compute networks subnets "
-                   "expand-ip-range`); any other change means deleting and re-creating the subnetwork and the "
-                   "instances in it",
+    "ipCidrRange": "a subnetwork's range can only be widened in place, to a range that contains it; any other "
+                   "change means deleting and re-creating the subnetwork and the instances in it",
 }
 
 
@@ -152,7 +153,34 @@ def main() -> None:
                                 permission="compute.subnetworks")
         return resource, desired
 
-    run(module, build)
+    def widen(resource, desired: dict, actual: dict | None) -> str | None:
+        """Widen the range in place when the wanted one contains it (the one range change the API allows)."""
+        if actual is None or not actual.get("ipCidrRange") or desired["ipCidrRange"] == actual["ipCidrRange"]:
+            return None
+        old, new = ipaddress.ip_network(actual["ipCidrRange"]), ipaddress.ip_network(desired["ipCidrRange"])
+        if new.prefixlen >= old.prefixlen or not old.subnet_of(new):
+            return None
+        if not module.check_mode:
+            resource.call("POST", f"{resource.url}/expandIpCidrRange", "expandIpCidrRange", {"ipCidrRange": str(new)})
+        return actual["ipCidrRange"]
+
+    if params["state"] == "absent":
+        run(module, build)  # exits the module
+    try:
+        resource, desired = build()
+        widened_from = widen(resource, desired, resource.get())
+        if widened_from and module.check_mode:
+            desired = {k: v for k, v in desired.items() if k != "ipCidrRange"}
+        result = resource.ensure(desired)
+    except GcpError as exc:
+        module.fail_gcp(exc)
+    if widened_from:
+        result["changed"] = True
+        result["diff"]["before"]["ipCidrRange"] = widened_from
+        result["diff"]["after"]["ipCidrRange"] = params["ip_cidr_range"]
+        result["resource"] = dict(result["resource"], ipCidrRange=params["ip_cidr_range"])
+        result["operations"] = list(resource.operations)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Compute Engine VPC resources: networks, subnetworks, firewalls, routers (Cloud NAT), global addresses.
 
 Served under ``/compute/v1/projects/{project}/``: ``networks`` get/list/insert/patch/delete,
-``subnetworks`` get/list/insert/patch/delete, ``firewalls`` get/list/insert/patch/update/delete,
+``subnetworks`` get/list/insert/patch/expandIpCidrRange/delete,
+``firewalls`` get/list/insert/patch/update/delete,
 ``routers`` get/list/insert/patch/update/delete, ``globalAddresses`` get/list/insert/delete, and
 ``projects.get`` (a project's number, which Service Networking's network names carry). Every request
 is checked against compute.v1's discovery document first (``discovery.py``); mutations apply at once
@@ -22,7 +23,7 @@ Compute's own rules, beyond the request's shape (each refusal is Google's error,
 - subnetworks: the network must exist; the range a valid /8../29 CIDR that overlaps no other subnetwork
   of the network (any region), no private services access range on it, and in an auto-mode network not
   10.128.0.0/9; a patch needs the current ``fingerprint`` (412 otherwise) and cannot change the range,
-  network or region;
+  network or region; ``expandIpCidrRange`` only widens the range (the new one contains the old);
 - firewalls: exactly one of ``allowed``/``denied``; ports only for tcp/udp/sctp; egress rules take no
   source tags or service accounts; ``network`` (default ``global/networks/default``) and ``direction``
   never change;
@@ -510,6 +511,23 @@ def register(router, emulator):
             store.items[path] = new
         return operation(call, project, region, "patch", path, current["id"])
 
+    def expand_subnet(call):
+        project = begin(call, "compute.subnetworks.expandIpCidrRange")
+        region = f"regions/{call.params['region']}"
+        path, current = held(project, region, "subnetworks", call.params["name"])
+        body = body_of(call)
+        block = subnet_block(body)
+        old = ipaddress.ip_network(current["ipCidrRange"])
+        if block.prefixlen >= old.prefixlen or not old.subnet_of(block):
+            raise _bad("ipCidrRange", str(block), (
+                f"The new range must contain the subnetwork's range {old} and be larger; a range cannot shrink or "
+                "move."))
+        with store.lock:
+            check_range(project, current["_network"], block, "ipCidrRange", own=path)
+            current["ipCidrRange"] = str(block)
+            current["fingerprint"] = _fingerprint()
+        return operation(call, project, region, "expandIpCidrRange", path, current["id"])
+
     def delete_subnet(call):
         project = begin(call, "compute.subnetworks.delete")
         region = f"regions/{call.params['region']}"
@@ -823,6 +841,8 @@ def register(router, emulator):
         ("GET", r + r"/subnetworks" + name, get_subnet, "compute.subnetworks.get"),
         ("PATCH", r + r"/subnetworks" + name, patch_subnet, "compute.subnetworks.patch"),
         ("DELETE", r + r"/subnetworks" + name, delete_subnet, "compute.subnetworks.delete"),
+        ("POST", r + r"/subnetworks" + name + r"/expandIpCidrRange", expand_subnet,
+         "compute.subnetworks.expandIpCidrRange"),
         ("GET", r + r"/subnetworks", list_subnets, "compute.subnetworks.list"),
         ("POST", r + r"/subnetworks", insert_subnet, "compute.subnetworks.insert"),
         ("GET", g + r"/firewalls" + name, get_firewall, "compute.firewalls.get"),

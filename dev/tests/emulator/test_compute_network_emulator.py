@@ -142,6 +142,19 @@ def test_subnetwork_patch_needs_the_fingerprint(api):
     assert after["privateIpGoogleAccess"] is True and after["fingerprint"] != current["fingerprint"]
 
 
+def test_a_subnetwork_range_only_widens(api):
+    network(api)
+    ok(subnet(api, "us", "10.89.7.0/24"))
+    ok(subnet(api, "next", "10.89.8.0/24"))
+    expand = "regions/us-east4/subnetworks/us/expandIpCidrRange"
+    refused(api("POST", expand, {"ipCidrRange": "10.89.7.0/25"}), 400, "cannot shrink")
+    refused(api("POST", expand, {"ipCidrRange": "10.90.0.0/16"}), 400, "must contain")
+    refused(api("POST", expand, {"ipCidrRange": "10.89.0.0/16"}), 400, "conflicts with existing subnetwork 'next'")
+    assert ok(api("POST", expand, {"ipCidrRange": "10.89.6.0/23"}))["operationType"] == "expandIpCidrRange"
+    got = ok(api("GET", "regions/us-east4/subnetworks/us"))
+    assert got["ipCidrRange"] == "10.89.6.0/23"
+
+
 FW = {"name": "fw", "network": "projects/p1/global/networks/trading"}
 
 

@@ -56,8 +56,28 @@ def test_a_new_range_is_reported_not_applied(run_module, net):
     failed, result = run_module("compute_subnetwork", dict(wanted, ip_cidr_range="10.89.8.0/24"), check=True)
     assert failed and result["kind"] == "immutable"
     assert "ipCidrRange is '10.89.7.0/24', wanted '10.89.8.0/24'" in result["msg"]
-    assert "expand-ip-range" in result["msg"] and "Nothing was changed" in result["msg"]
+    assert "widened in place, to a range that contains it" in result["msg"] and "Nothing was changed" in result["msg"]
     assert store.items[SUBNET]["ipCidrRange"] == "10.89.7.0/24"
+
+
+def test_a_wider_range_is_applied_in_place(run_module, net, emulator):
+    store, args = net
+    wanted = dict(args, region="us-east4", name="trading-us", network="trading", ip_cidr_range="10.89.7.0/24")
+    assert not run_module("compute_subnetwork", wanted)[0]
+    item_id = store.items[SUBNET]["id"]
+    wider = dict(wanted, ip_cidr_range="10.89.6.0/23", private_ip_google_access=True)
+    failed, result = run_module("compute_subnetwork", wider, check=True, diff=True)
+    assert not failed and result["changed"] and store.items[SUBNET]["ipCidrRange"] == "10.89.7.0/24"
+    assert result["diff"]["before"]["ipCidrRange"] == "10.89.7.0/24"
+    assert result["diff"]["after"] == {"ipCidrRange": "10.89.6.0/23", "privateIpGoogleAccess": True}
+    emulator.clear_requests()
+    failed, result = run_module("compute_subnetwork", wider, diff=True)
+    assert not failed and result["changed"] and len(result["operations"]) == 2
+    assert [r.kind for r in emulator.requests if r.method != "GET"] == [
+        "compute.subnetworks.expandIpCidrRange", "compute.subnetworks.patch"]
+    item = store.items[SUBNET]
+    assert (item["ipCidrRange"], item["privateIpGoogleAccess"], item["id"]) == ("10.89.6.0/23", True, item_id)
+    assert not run_module("compute_subnetwork", wider)[1]["changed"]
 
 
 def test_api_refusals_reach_the_user(run_module, net):
