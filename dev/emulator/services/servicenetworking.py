@@ -11,7 +11,8 @@ number of a project the emulator holds; its ID is accepted as well). Refused as 
 refuses them (400 FAILED_PRECONDITION unless said): a network that does not exist (404), a
 reserved range that is not a global address of the network with purpose ``VPC_PEERING`` and type
 ``INTERNAL``, no range at all, a second ``create`` on a network already connected (use patch), a patch
-that drops a range without ``force``, and a patch or delete of a connection that does not exist (404).
+that drops a range without ``force``, a delete while Cloud SQL instances (``sqladmin``) have a private IP
+on the network, and a patch or delete of a connection that does not exist (404).
 Deleting a network or a range a connection holds is refused by Compute (``compute_network``).
 """
 
@@ -85,6 +86,20 @@ class ServiceNetworking:
                 raise _failed(f"Allocated IP range '{name}' belongs to another network "
                               f"({address.get('_network')}), not {network_path}.")
         return list(ranges)
+
+    def sql_users(self, network_path: str) -> list[str]:
+        """Cloud SQL instances (the sqladmin service's) with a private IP on the network."""
+        sql = self.emulator.services.get("sqladmin")
+        if sql is None:
+            return []
+        with sql.lock:
+            found = list(sql.instances.items())
+        users = []
+        for (_project, name), instance in found:
+            private = ((instance.get("settings") or {}).get("ipConfiguration") or {}).get("privateNetwork") or ""
+            if private and "projects/" + private.split("projects/", 1)[-1] == network_path:
+                users.append(name)
+        return sorted(users)
 
     def view(self, connection: dict) -> dict:
         """A Connection as the API shows it."""
@@ -178,6 +193,10 @@ def register(router, emulator):
     def delete(call):
         service = service_of(call)
         path, _found = existing(call)
+        users = sn.sql_users(path)
+        if users:
+            raise _failed(f"Cannot delete the connection on {path}: the managed service instances {users} use it. "
+                          "Delete them first.")
         with sn.lock:
             del sn.connections[(service, path)]
         return Response(body=sn.operation(None, "DeleteConnection"))

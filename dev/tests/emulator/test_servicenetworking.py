@@ -60,6 +60,13 @@ def test_connection_lifecycle(world, emulator):
                            json={"network": network, "reservedPeeringRanges": ["psa-b"]}, timeout=20)
     assert forced.json()["response"]["reservedPeeringRanges"] == ["psa-b"]
 
+    sql = emulator.services["sqladmin"]
+    sql.add_instance("p1", "db-us", region="us-east4", private_ip="10.100.0.5")
+    sql.instances[("p1", "db-us")]["settings"]["ipConfiguration"]["privateNetwork"] = \
+        "projects/p1/global/networks/trading"
+    error(session.post(f"{base}/{PEERING}", json={"consumerNetwork": network}, timeout=20), 400,
+          "the managed service instances ['db-us'] use it")
+    del sql.instances[("p1", "db-us")]
     gone = session.post(f"{base}/{PEERING}", json={"consumerNetwork": network}, timeout=20).json()
     assert gone["done"] and gone["response"]["@type"].endswith("protobuf.Empty")
     assert session.get(base, params={"network": network}, timeout=20).json() == {}
