@@ -302,6 +302,7 @@ keyed_groups:
 
 import hashlib
 import json
+import os
 import time
 from typing import Any
 
@@ -454,7 +455,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _pin_host_keys(self, records: list[HostRecord], api: ComputeApi | None) -> None:
         """Write the published host keys of every host to host_keys_file and point each host's ssh at it."""
-        path = str(self.get_option("host_keys_file"))
+        # absolute: ssh reads the file from wherever Ansible runs
+        path = os.path.abspath(str(self.get_option("host_keys_file")))
         if api is None:  # listing served from the cache: the keys are always read fresh
             api = self._compute_api(max(1, int(self.get_option("concurrency"))))
         targets = [(name, facts["project"], facts["zone"], facts["name"], address)
