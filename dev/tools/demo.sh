@@ -26,6 +26,6 @@ step "the fleet through the gce inventory plugin: ansible-inventory -i inventory
 ansible-inventory -i inventory/lab --graph
 # The hosts the inventory finds are the ones provision.yml created: the architecture's fleet and Cloud SQL.
 ansible-inventory -i inventory/lab --list | python dev/lab/demo_fleet_check.py dev/lab/architecture.yml
-step "ansible-playbook -i inventory/lab dev/playbooks/lab_site.yml (the lab's stand-ins, then playbooks/site.yml)"
-ansible-playbook -i inventory/lab dev/playbooks/lab_site.yml
+step "ansible-playbook -i inventory/lab dev/playbooks/lab_site.yml -e @dev/lab/architecture.yml (stand-ins, then site.yml)"
+ansible-playbook -i inventory/lab dev/playbooks/lab_site.yml -e @dev/lab/architecture.yml
 step "done. The lab stays up: 'make lab-down' removes it."
