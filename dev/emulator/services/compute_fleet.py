@@ -487,20 +487,22 @@ def register(router, emulator):
         else:
             instance.pop("resourcePolicies", None)
 
-    def power(op_type: str):
-        def change(project, instance, body):
-            if op_type == "stop" and instance["status"] != "TERMINATED":
-                lab.power(instance, on=False)
-                instance["status"] = "TERMINATED"
-                instance["cpuPlatform"] = "Unknown CPU Platform"
-                instance["lastStopTimestamp"] = _now()
-            elif op_type == "start" and instance["status"] == "TERMINATED":
-                lab.power(instance, on=True)
-                instance["status"] = "RUNNING"
-                instance["cpuPlatform"] = "Intel Sapphire Rapids"
-                instance["lastStartTimestamp"] = _now()
+    def power(call, *, op_type: str):
+        """stop/start: the lab container first, outside the Compute lock (stopping one takes seconds)."""
+        project = _project(call, f"compute.instances.{op_type}")
+        zone = zone_of(call, project)
+        on = op_type == "start"
+        current = instance_of(call, project, zone)
+        if (current["status"] == "TERMINATED") != on:  # already as asked: Compute answers a DONE operation
+            return zone_op(call, project, zone, op_type, current)
+        lab.power(current, on=on)
 
-        return change
+        def change(project, instance, body):
+            instance["status"] = "RUNNING" if on else "TERMINATED"
+            instance["cpuPlatform"] = "Intel Sapphire Rapids" if on else "Unknown CPU Platform"
+            instance["lastStartTimestamp" if on else "lastStopTimestamp"] = _now()
+
+        return mutate(call, permission=f"compute.instances.{op_type}", op_type=op_type, change=change)
 
     # -- resource policies ------------------------------------------------------------------
     def policy_insert(call):
@@ -636,12 +638,13 @@ def register(router, emulator):
         "setServiceAccount": ("compute.instances.setServiceAccount", set_service_account),
         "addResourcePolicies": ("compute.instances.addResourcePolicies", add_policies),
         "removeResourcePolicies": ("compute.instances.removeResourcePolicies", remove_policies),
-        "stop": ("compute.instances.stop", power("stop")),
-        "start": ("compute.instances.start", power("start")),
     }
     for verb, (kind, change) in setters.items():
         handler = functools.partial(mutate, permission=kind, op_type=verb, change=change)
         add("POST", one + "/" + verb, handler, kind=kind, scopes=COMPUTE_SCOPES[:1])
+    for verb in ("stop", "start"):
+        add("POST", one + "/" + verb, functools.partial(power, op_type=verb), kind=f"compute.instances.{verb}",
+            scopes=COMPUTE_SCOPES[:1])  # fmt: skip
     add("POST", one + "/addAccessConfig", add_access_config, kind="compute.instances.addAccessConfig",
         scopes=COMPUTE_SCOPES[:1])  # fmt: skip
     add("POST", one + "/deleteAccessConfig", delete_access_config, kind="compute.instances.deleteAccessConfig",

@@ -161,3 +161,41 @@ def test_the_api_creates_stops_starts_and_deletes_lab_hosts(lab):
         assert ssh(lab, "db-lab-1", "test", "-x", "/usr/lib/postgresql/15/bin/postgres").returncode == 0
     finally:
         emulator.stop()
+
+
+def test_the_demo_topology_starts_the_architecture_hosts_for_molecule():
+    """dev/lab/topology.yml keeps the network; its hosts come from architecture.yml (the demo's fleet and
+    Cloud SQL), so scenarios that start it directly get the hosts provision.yml creates in the demo."""
+    sys.path.insert(0, str(LABCTL.parent))
+    try:
+        import labctl as lab_tool
+    finally:
+        sys.path.remove(str(LABCTL.parent))
+    topology = lab_tool.load_topology(LABCTL.parent / "topology.yml")
+    assert topology["networks"]["internal"]["subnet"] == "10.89.7.0/24"
+    hosts = {h["name"]: h for h in topology["hosts"]}
+    assert list(hosts) == ["engine-us-1", "engine-us-2", "db-us-1", "db-eu-1"]
+    assert hosts["engine-us-1"]["gpus"] == [{"type": "nvidia-h100-80gb", "count": 1}]
+    assert hosts["engine-us-2"]["labels"] == {"role": "trading-engine", "env": "lab"}
+    assert hosts["db-us-1"]["labels"] == {"role": "database", "env": "lab", "cloudsql": "primary"}
+    assert hosts["db-eu-1"]["zone"] == "europe-west3-a" and hosts["db-eu-1"]["labels"]["cloudsql"] == "replica"
+    assert lab_tool.load_topology(LABCTL.parent / "topology.yml", network_only=True)["hosts"] == []
+    # the architecture's subnet is the lab network: in lab mode, instances are placed only there
+    arch = yaml.safe_load((LABCTL.parent / "architecture.yml").read_text())["nearzero_architecture"]
+    assert [s["cidr"] for s in arch["network"]["subnets"]] == ["10.89.7.0/24"]
+
+
+@pytest.mark.parametrize(
+    ("found", "rc", "needle"),
+    [
+        (["engine-us-1", "engine-us-2", "db-us-1", "db-eu-1"], 0, "the 4 hosts provision.yml created"),
+        (["engine-us-1", "db-us-1", "db-eu-1", "stray-1"], 1, "missing: ['engine-us-2'], extra: ['stray-1']"),
+    ],
+)
+def test_the_demo_checks_the_inventory_against_the_architecture(found, rc, needle):
+    listing = json.dumps({"_meta": {"hostvars": {name: {} for name in found}}})
+    res = subprocess.run([sys.executable, str(LABCTL.parent / "demo_fleet_check.py"),
+                          str(LABCTL.parent / "architecture.yml")], input=listing, capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    assert res.returncode == rc
+    assert needle in res.stdout + res.stderr
