@@ -185,7 +185,8 @@ def main() -> None:
         existing = api.get_instance(project, dest)
         if existing is not None:
             if params["existing"] == "keep":
-                module.exit_json(**dict(result, instance=existing, private_ip=private_ip(existing) or ""))
+                result.update(instance=existing, private_ip=private_ip(existing) or "")
+                module.exit_json(**result)
             module.fail_json(
                 msg=f"The destination '{dest}' already exists in project '{project}', so nothing was "
                 "cloned. Fix: name a new instance as destination (a restore never reuses one), or "
@@ -203,7 +204,8 @@ def main() -> None:
                 **result,
             )
         if module.check_mode:
-            module.exit_json(**dict(result, changed=True))
+            result["changed"] = True
+            module.exit_json(**result)
         context = {"destinationInstanceName": dest}
         if result["point_in_time"]:
             context["pointInTime"] = result["point_in_time"]
