@@ -6,7 +6,8 @@ Served under ``/compute/v1/projects/{project}/``: ``networks`` get/list/insert/p
 ``routers`` get/list/insert/patch/update/delete, ``globalAddresses`` get/list/insert/delete, and
 ``projects.get`` (a project's number, which Service Networking's network names carry). Every request
 is checked against compute.v1's discovery document first (``discovery.py``); mutations apply at once
-and answer a ``compute#operation`` (``compute_ops.new_operation``).
+and answer a ``compute#operation`` (``compute_ops.new_operation``); a repeated ``requestId`` gets the
+first request's operation and changes nothing (``compute_ops.by_request_id``).
 
 Networks come from two places: those created through the API (held here, in ``NetStore``), and the
 lab's or a test's networks in ``ComputeStore`` (``project.networks``: every network an instance's NIC
@@ -56,7 +57,7 @@ from ..filters import compile_filter
 from ..server import Response
 from ..store import API_BASE, DEFAULT_MTU, region_of
 from .compute import COMPUTE_SCOPES, PREFIX, _check_alt, _project
-from .compute_ops import new_operation
+from .compute_ops import by_request_id, new_operation
 
 NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 AUTO_MODE_RANGE = ipaddress.ip_network("10.128.0.0/9")
@@ -864,5 +865,8 @@ def register(router, emulator):
     ]
     for method, pattern, handler, kind in routes:
         # reads also take compute.readonly (the discovery document lists it); mutations only what it lists
-        add(method, pattern, handler, kind=kind, scopes=COMPUTE_SCOPES if method == "GET" else ())
+        if method == "GET":
+            add(method, pattern, handler, kind=kind, scopes=COMPUTE_SCOPES)
+        else:
+            add(method, pattern, by_request_id(handler), kind=kind, scopes=())
     return store

@@ -10,6 +10,9 @@ a poll), then DONE; an operation made with ``error`` ends DONE with Google's ``e
 new operation RUNNING until ``release_compute_operations``; ``fail_next_compute_operation`` makes the
 next one end with an error.
 
+``by_request_id(handler)`` wraps a mutation handler: a repeated ``requestId`` answers the first request's
+operation, and the change is applied once, as Compute does.
+
 Like Google's, ``selfLink`` and ``targetLink`` name ``https://compute.googleapis.com/compute/v1/...``
 whatever address the emulator listens on: a client builds its poll URL from its own endpoint and the
 operation's name. Served: ``globalOperations``/``regionOperations``/``zoneOperations`` ``get`` and
@@ -140,6 +143,43 @@ def view(op: dict) -> dict:
         out["httpErrorStatusCode"] = op["_http"]
         out["httpErrorMessage"] = "BAD REQUEST" if op["_http"] == 400 else "ERROR"
     return out
+
+
+def by_request_id(handler):
+    """Wrap a Compute mutation handler so that a repeated ``requestId`` answers the first request's Operation.
+
+    Compute's mutations take an optional ``requestId`` (a UUID): the server ignores a request whose ID it
+    has already seen and answers with the operation that ID started, so a client may send a mutation
+    again after losing its answer. The change is applied once.
+    """
+
+    def wrapped(call):
+        request_id = call.arg("requestId")
+        if not request_id:
+            return handler(call)
+        key = (call.params.get("project"), request_id)
+        with _LOCK:
+            seen = getattr(call.emulator, "compute_request_ids", None)
+            if seen is None:
+                seen = call.emulator.compute_request_ids = {}
+            first = seen.get(key)
+            op = call.emulator.compute_operations.get(first) if first else None
+        if op is not None:
+            return Response(body=view(op))
+        response = handler(call)
+        body = response.body
+        if response.status == 200 and isinstance(body, dict) and body.get("kind") == "compute#operation":
+            if body.get("zone"):
+                scope = "zones/" + body["zone"].rsplit("/", 1)[-1]
+            elif body.get("region"):
+                scope = "regions/" + body["region"].rsplit("/", 1)[-1]
+            else:
+                scope = "global"
+            with _LOCK:
+                seen[key] = (key[0], scope, body["name"])
+        return response
+
+    return wrapped
 
 
 def register(router, emulator):

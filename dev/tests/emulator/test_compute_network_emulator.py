@@ -269,3 +269,14 @@ def test_operations_get_and_wait_in_every_scope(emulator, api):
     failed = ok(api("GET", f"zones/us-east4-a/operations/{zonal['name']}"))
     assert failed["status"] == "DONE" and failed["error"]["errors"][0]["code"] == "ZONE_RESOURCE_POOL_EXHAUSTED"
     assert failed["httpErrorStatusCode"] == 400 and failed["zone"].endswith("/zones/us-east4-a")
+
+
+def test_a_repeated_request_id_answers_the_first_operation(api):
+    network(api)
+    ok(api("POST", "global/firewalls", dict(FW, allowed=[{"IPProtocol": "tcp"}])))
+    first = ok(api("PATCH", "global/firewalls/fw", {"priority": 900}, requestId="0b6e8a58-3c3e-4bd5-9d64-b3d1c2b0e6f1"))
+    again = ok(api("PATCH", "global/firewalls/fw", {"priority": 800}, requestId="0b6e8a58-3c3e-4bd5-9d64-b3d1c2b0e6f1"))
+    assert again["name"] == first["name"]
+    assert ok(api("GET", "global/firewalls/fw"))["priority"] == 900  # the repeat changed nothing
+    other = ok(api("PATCH", "global/firewalls/fw", {"priority": 800}, requestId="5d0f8c1e-0c55-4e43-a0f5-0e9d7f4c2a10"))
+    assert other["name"] != first["name"] and ok(api("GET", "global/firewalls/fw"))["priority"] == 800

@@ -21,6 +21,7 @@ addresses, resource policies, instances) builds on ``ComputeResource``:
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -174,21 +175,41 @@ class ComputeResource:
         return f"{self.base}/projects/{self.project}/{scope}/operations/{operation['name']}"
 
     def call(self, method: str, url: str, verb: str, body: Any = None, params: Mapping[str, Any] | None = None,
-             retry: bool | str = True) -> dict[str, Any]:
-        """Send a mutation, wait for its Operation, return the finished Operation."""
-        try:
-            resp = self.client.request(method, url, params=params, json=body, context=self.context(verb), retry=retry)
-        except GcpError as exc:
-            if exc.status != 404:
-                raise
-            # on a mutation, a 404 is about the project or a resource the body names (its network, ...)
-            raise GcpError(
-                f"The Compute Engine API cannot {verb} the {self.kind} '{self.name}' ({self.path}): something it "
-                f"names does not exist ({exc.message}). Create that first (or fix its name), or check the project "
-                "ID.", status=404, reason=exc.reason, project=self.project, url=url, kind="not_found") from None
-        operation = resp.json()
+             retry: bool | str = True, request_id: bool = True) -> dict[str, Any]:
+        """Send a mutation, wait for its Operation, return the finished Operation.
+
+        With ``request_id`` (every Compute mutation takes one, except a few such as setLabels of an
+        address) the request carries a ``requestId`` that stays the same when it is sent again: Compute
+        then answers a repeat with the first request's Operation instead of acting twice. So a mutation
+        whose answer was lost (a malformed body, a timeout, a 5xx) is sent again safely.
+        """
+        params = dict(params or {})
+        if request_id:
+            params["requestId"] = str(uuid.uuid4())
+        attempts = self.client.retries + 1 if request_id else 1
+        operation = None
+        for _attempt in range(attempts):
+            try:
+                resp = self.client.request(method, url, params=params, json=body, context=self.context(verb),
+                                           retry=retry)
+            except GcpError as exc:
+                if exc.status != 404:
+                    raise
+                # on a mutation, a 404 is about the project or a resource the body names (its network, ...)
+                raise GcpError(
+                    f"The Compute Engine API cannot {verb} the {self.kind} '{self.name}' ({self.path}): something "
+                    f"it names does not exist ({exc.message}). Create that first (or fix its name), or check the "
+                    "project ID.", status=404, reason=exc.reason, project=self.project, url=url,
+                    kind="not_found") from None
+            try:
+                operation = resp.json()
+            except ValueError:
+                operation = None
+            if isinstance(operation, dict) and operation.get("name"):
+                break
         if not isinstance(operation, dict) or not operation.get("name"):
-            raise GcpError(f"The Compute Engine API answered {method} {url} without an Operation.",
+            raise GcpError(f"The Compute Engine API answered {method} {url} without an Operation "
+                           f"({attempts} attempt(s)); the change may or may not have been made: run the task again.",
                            project=self.project, url=url, kind="malformed")
         self.operations.append(operation["name"])
         try:

@@ -102,3 +102,19 @@ def test_a_failed_operation_and_a_missing_reference(compute, emulator):
         failed.ensure({"autoCreateSubnetworks": False})
     assert broken.value.kind == "operation" and "QUOTA_EXCEEDED: Quota 'NETWORKS' exceeded." in str(broken.value)
     assert broken.value.operation == failed.operations[0]
+
+
+def test_a_lost_answer_is_sent_again_with_the_same_request_id(compute, emulator):
+    # the first insert is applied, but its answer arrives cut in half
+    emulator.faults.add(path_regex=r"/global/networks$", method="POST", malformed=True, times=1)
+    network = compute("global", "networks", "trading")
+    result = network.ensure({"autoCreateSubnetworks": False, "mtu": 8896})
+    assert result["changed"] and result["resource"]["mtu"] == 8896
+    inserts = [r for r in emulator.requests if r.kind == "compute.networks.insert"]
+    ids = [r.query["requestId"][-1] for r in inserts]
+    assert len(inserts) == 2 and ids[0] == ids[1] and [r.status for r in inserts] == [200, 200]
+    assert len(result["operations"]) == 1 and len(emulator.compute_operations) == 1
+    # each call has its own ID
+    network.ensure({"autoCreateSubnetworks": False, "mtu": 1500})
+    patch = next(r for r in emulator.requests if r.kind == "compute.networks.patch")
+    assert patch.query["requestId"][-1] != ids[0]
