@@ -144,3 +144,22 @@ def test_external_ip_and_status_change_in_place(run_module, gce):
     failed, result = run_module("compute_instance", dict(args, status="TERMINATED"))
     assert not failed and result["changed"] and stored(emulator)["status"] == "TERMINATED"
     assert not run_module("compute_instance", dict(args, status="TERMINATED"))[1]["changed"]
+
+
+def test_gpus_and_scopes_change_with_a_stop(run_module, gce):
+    emulator, args = gce
+    n1 = dict(args, name="n1-host", machine_type="n1-standard-8",
+              accelerators=[{"type": "nvidia-tesla-t4", "count": 1}])
+    assert not run_module("compute_instance", n1)[0]
+    wider = dict(n1, accelerators=[{"type": "nvidia-tesla-t4", "count": 2}],
+                 service_account_scopes=["https://www.googleapis.com/auth/logging.write"])
+    failed, result = run_module("compute_instance", wider)
+    assert not failed and not result["changed"]
+    assert {c["field"]: c["method"] for c in result["not_applied"]} == {
+        "accelerators": "setMachineResources", "scopes": "setServiceAccount"}
+    failed, result = run_module("compute_instance", dict(wider, allow_restart=True))
+    assert not failed and result["changed"], result.get("msg")
+    vm = stored(emulator, "n1-host")
+    assert vm["guestAccelerators"][0]["acceleratorCount"] == 2 and vm["status"] == "RUNNING"
+    assert vm["serviceAccounts"][0]["scopes"] == ["https://www.googleapis.com/auth/logging.write"]
+    assert not run_module("compute_instance", wider)[1]["changed"]
