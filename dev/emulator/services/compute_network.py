@@ -56,7 +56,7 @@ from ..errors import ApiError, invalid_value, not_found
 from ..filters import compile_filter
 from ..server import Response
 from ..store import API_BASE, DEFAULT_MTU, region_of
-from .compute import COMPUTE_SCOPES, PREFIX, _check_alt, _project
+from .compute import COMPUTE_SCOPES, PREFIX, _check_alt, _Pager, _project
 from .compute_ops import by_request_id, new_operation
 
 NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
@@ -233,6 +233,7 @@ class NetStore:
 def register(router, emulator):
     """Serve networks, subnetworks, firewalls, routers, globalAddresses and projects.get."""
     store = NetStore(emulator)
+    pager = _Pager(secrets.token_bytes(16))
 
     # -- shared steps
     def begin(call, permission: str):
@@ -294,13 +295,21 @@ def register(router, emulator):
         return path, item
 
     def listed(call, project, scope_prefix, collection, kind):
+        """A list answer: filtered, ordered by name, in pages of ``maxResults`` (Compute's pager)."""
         items = store.listing(project.name, scope_prefix, collection)
-        predicate = compile_filter(call.arg("filter", "") or "")
+        filter_text = call.arg("filter", "") or ""
+        predicate = compile_filter(filter_text)
         if predicate is not None:
             items = [i for i in items if predicate(i)]
-        body = {"kind": kind, "id": f"projects/{project.name}/{scope_prefix}/{collection}", "items": items}
-        if not items:
-            del body["items"]
+        limit = pager.max_results(call)
+        query_key = f"{project.name}|{scope_prefix}/{collection}|{filter_text}"
+        offset = pager.offset(call, query_key)
+        page = items[offset:offset + limit]
+        body = {"kind": kind, "id": f"projects/{project.name}/{scope_prefix}/{collection}"}
+        if page:
+            body["items"] = page
+        if offset + limit < len(items):
+            body["nextPageToken"] = pager.token(query_key, offset + limit)
         body["selfLink"] = f"{API_BASE}/projects/{project.name}/{scope_prefix}/{collection}"
         return Response(body=body)
 

@@ -280,3 +280,22 @@ def test_a_repeated_request_id_answers_the_first_operation(api):
     assert ok(api("GET", "global/firewalls/fw"))["priority"] == 900  # the repeat changed nothing
     other = ok(api("PATCH", "global/firewalls/fw", {"priority": 800}, requestId="5d0f8c1e-0c55-4e43-a0f5-0e9d7f4c2a10"))
     assert other["name"] != first["name"] and ok(api("GET", "global/firewalls/fw"))["priority"] == 800
+
+
+def test_lists_page_and_filter(api):
+    network(api)
+    for index in range(5):
+        ok(api("POST", "global/firewalls", dict(FW, name=f"fw-{index}", priority=1000 + index,
+                                                 allowed=[{"IPProtocol": "tcp"}])))
+    names, token, pages = [], None, 0
+    while True:
+        page = ok(api("GET", "global/firewalls", maxResults=2, **({"pageToken": token} if token else {})))
+        names += [item["name"] for item in page["items"]]
+        pages += 1
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    assert names == [f"fw-{index}" for index in range(5)] and pages == 3
+    refused(api("GET", "global/firewalls", pageToken="bm90LWEtdG9rZW4"), 400, "page token is invalid")
+    picked = ok(api("GET", "global/firewalls", filter="priority > 1002"))["items"]
+    assert [item["name"] for item in picked] == ["fw-3", "fw-4"]
