@@ -373,9 +373,13 @@ def main() -> None:
     )
     secrets = ci.secret_problems(module.params["metadata"] or {})
     if secrets:
-        module.fail_json(msg=f"Refused before any call: {'; '.join(secrets)}. Instance metadata is readable by every "
-                             "process on the VM and by anyone who can read the instance. Fix: keep secrets in "
-                             "Secret Manager (the nearzero.gcp.gcp_secret lookup) and drop them from metadata.")
+        # the task result echoes the options (invocation): the refused values must not ride along
+        metadata = module.params["metadata"]
+        module.params["metadata"] = {k: "(refused)" if k in secrets else v for k, v in metadata.items()}
+        module.fail_json(msg=f"Refused before any call: {'; '.join(secrets.values())}. Instance metadata is "
+                             "readable by every process on the VM and by anyone who can read the instance. Fix: "
+                             "keep secrets in Secret Manager (the nearzero.gcp.gcp_secret lookup) and drop them "
+                             "from metadata.")
     try:
         Converge(module).run()
     except GcpError as exc:

@@ -57,14 +57,14 @@ def last(url: str | None) -> str | None:
     return url.rstrip("/").rsplit("/", 1)[-1] if url else None
 
 
-def secret_problems(metadata: dict[str, Any]) -> list[str]:
-    """The metadata entries that look like a secret (named by key only: the value is never repeated)."""
-    found = []
+def secret_problems(metadata: dict[str, Any]) -> dict[str, str]:
+    """The metadata keys whose entry looks like a secret, each with why (the value is never repeated)."""
+    found = {}
     for key, value in metadata.items():
         if SECRET_KEY_RE.search(str(key)):
-            found.append(f"metadata key '{key}' names a credential")
+            found[key] = f"metadata key '{key}' names a credential"
         elif any(r.search(str(value)) for r in SECRET_VALUE_RES):
-            found.append(f"metadata key '{key}' holds what looks like a credential")
+            found[key] = f"metadata key '{key}' holds what looks like a credential"
     return found
 
 
