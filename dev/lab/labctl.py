@@ -316,9 +316,13 @@ def run_host(lab: str, tag: str, host: dict, networks: dict, records: list[dict]
             "--tmpfs", "/run", "--tmpfs", "/tmp"]  # noqa: S108 (the container's own /tmp)
     used = {ip for record in records for ip in record["addresses"].values()}
     addresses = {}
-    for net in host.get("networks") or [next(iter(networks))]:
+    for index, net in enumerate(host.get("networks") or [next(iter(networks))]):
         subnet = ipaddress.ip_network(networks[net]["subnet"])
-        ip = next(str(a) for a in subnet.hosts() if int(a) - int(subnet.network_address) >= 10 and str(a) not in used)
+        ip = host.get("ip") if index == 0 else None  # the address the emulator gave the instance
+        if ip and (ipaddress.ip_address(ip) not in subnet or ip in used or ip == networks[net]["gateway"]):
+            raise LabError(f"host {name}: address {ip} is not free on network {net} ({subnet})")
+        ip = ip or next(str(a) for a in subnet.hosts()
+                        if int(a) - int(subnet.network_address) >= 10 and str(a) not in used)
         used.add(ip)
         addresses[net] = ip
         args += ["--network", f"{networks[net]['podman']}:ip={ip}"]
@@ -568,7 +572,8 @@ def main() -> int:
     hst = sub.add_parser("host", help="add, stop, start or remove a host of a running lab (the emulator's lab mode)")
     hst.add_argument("action", choices=["add", "stop", "start", "remove"])
     hst.add_argument("--lab-dir", required=True, help="the lab's state directory (.lab/NAME)")
-    hst.add_argument("--spec", help="add: the host as JSON {name, zone, machine_type, labels, tags, gpus, networks}")
+    hst.add_argument("--spec",
+                     help="add: the host as JSON {name, zone, machine_type, labels, tags, gpus, networks, ip}")
     hst.add_argument("--name", help="stop/start/remove: the host's name")
     dwn = sub.add_parser("down", help="remove everything a lab made")
     dwn.add_argument("--lab", default="demo")

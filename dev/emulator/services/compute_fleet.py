@@ -30,6 +30,8 @@ import functools
 import ipaddress
 import re
 import secrets
+import threading
+import time
 
 from .. import dataset
 from ..errors import ApiError, invalid_value, not_found
@@ -107,13 +109,14 @@ def register(router, emulator):
         return principal if isinstance(principal, str) else "user@example.com"
 
     def zone_op(call, project, zone, op_type, instance, **extra) -> Response:
+        """The operation of a change made; in lab mode, instances.json is written first (outside the lock)."""
+        lab.save()
         op = new_operation(call.emulator, project.name, f"zones/{zone}", op_type, instance["selfLink"],
                            target_id=instance.get("id"), user=user_of(call), **extra)  # fmt: skip
         return Response(body=op)
 
     def save(project, data: dict) -> None:
         emulator.compute.put_instance(project.name, data)
-        lab.save()
 
     # -- machine and accelerator types ------------------------------------------------------
     def check_machine_type(project, zone: str, value: str, field: str = "resource.machineType") -> str:
@@ -314,9 +317,58 @@ def register(router, emulator):
             for sa in body.get("serviceAccounts") or ()
         ]  # fmt: skip
         instance["disks"] = [_attached(instance, d, i) for i, d in enumerate(disks)]
-        lab.place(instance, [n.pop("_cidr") for n in instance["networkInterfaces"]])
+        cidrs = [n.pop("_cidr") for n in instance["networkInterfaces"]]
+        network = lab.network_for(instance, cidrs[0])
+        if network is None:
+            save(project, instance)
+            return zone_op(call, project, zone, "insert", instance)
+        # lab mode: the operation is DONE once the instance's container answers (an error removes the instance)
+        instance["status"] = "PROVISIONING"
         save(project, instance)
-        return zone_op(call, project, zone, "insert", instance)
+
+        def started():
+            record = emulator.compute.find_instance(project.name, zone, name)
+            if record is not None:
+                save(project, {**record.data, "status": "RUNNING"})
+
+        def failed():
+            emulator.compute.remove_instance(project.name, zone, name)
+
+        return later(
+            call, project, zone, "insert", instance, lambda: lab.start_host(instance, network), started, failed
+        )
+
+    def later(call, project, zone, op_type, instance, work, done, undo):
+        """A zonal operation RUNNING while ``work()`` runs in the background; then ``done()`` (or ``undo()``).
+
+        Lab mode's container starts and stops take seconds, longer than a client waits for an answer.
+        """
+        op = new_operation(call.emulator, project.name, f"zones/{zone}", op_type, instance["selfLink"],
+                           target_id=instance.get("id"), user=user_of(call), seconds=float("inf"))  # fmt: skip
+        raw = call.emulator.compute_operations[(project.name, f"zones/{zone}", op["name"])]
+
+        def run():
+            error = None
+            try:
+                work()
+                with call.emulator.compute.lock:
+                    done()
+            except ApiError as exc:
+                error = exc
+            except Exception as exc:  # the operation reports it, as Compute's do
+                error = ApiError(500, f"{type(exc).__name__}: {exc}", "backendError")
+            if error is not None:
+                with call.emulator.compute.lock:
+                    undo()
+            lab.save()
+            # the error first, the end time last: a poll that sees the operation DONE sees its error too
+            if error is not None:
+                raw["_error"] = {"errors": [{"code": error.reason, "message": error.message}]}
+                raw["_http"] = error.code
+            raw["_done_at"] = time.time()
+
+        threading.Thread(target=run, daemon=True, name=f"compute-op-{op['name'][-8:]}").start()
+        return Response(body=op)
 
     def delete(call):
         project = _project(call, "compute.instances.delete")
@@ -326,7 +378,6 @@ def register(router, emulator):
             raise _invalid_usage("Resource cannot be deleted if it's protected against deletion")
         lab.remove(instance)
         call.emulator.compute.remove_instance(project.name, zone, instance["name"])
-        lab.save()
         return zone_op(call, project, zone, "delete", instance)
 
     def mutate(call, *, permission: str, op_type: str, change):
@@ -488,21 +539,38 @@ def register(router, emulator):
             instance.pop("resourcePolicies", None)
 
     def power(call, *, op_type: str):
-        """stop/start: the lab container first, outside the Compute lock (stopping one takes seconds)."""
+        """stop/start; in lab mode the operation runs while the instance's container stops or boots."""
         project = _project(call, f"compute.instances.{op_type}")
         zone = zone_of(call, project)
         on = op_type == "start"
-        current = instance_of(call, project, zone)
-        if (current["status"] == "TERMINATED") != on:  # already as asked: Compute answers a DONE operation
+        final = "RUNNING" if on else "TERMINATED"
+        with emulator.compute.lock:
+            current = copy.deepcopy(instance_of(call, project, zone))
+            busy = current["status"] in ("PROVISIONING", "STAGING", "STOPPING")
+            as_asked = (current["status"] == "TERMINATED") != on
+            container = None if busy or as_asked else lab.container(current)
+            if not busy and not as_asked:
+                current["cpuPlatform"] = "Intel Sapphire Rapids" if on else "Unknown CPU Platform"
+                current["lastStartTimestamp" if on else "lastStopTimestamp"] = _now()
+                current["status"] = final if container is None else "STAGING" if on else "STOPPING"
+                save(project, current)
+        if busy:
+            path = current["selfLink"].split("/compute/v1/", 1)[1]
+            raise ApiError(400, f"The resource '{path}' is not ready", "resourceNotReady")
+        if as_asked or container is None:  # already as asked: a DONE operation, as Compute answers
             return zone_op(call, project, zone, op_type, current)
-        lab.power(current, on=on)
 
-        def change(project, instance, body):
-            instance["status"] = "RUNNING" if on else "TERMINATED"
-            instance["cpuPlatform"] = "Intel Sapphire Rapids" if on else "Unknown CPU Platform"
-            instance["lastStartTimestamp" if on else "lastStopTimestamp"] = _now()
+        def settle(status):
+            def apply():
+                record = emulator.compute.find_instance(project.name, zone, current["name"])
+                if record is not None:
+                    save(project, {**record.data, "status": status})
 
-        return mutate(call, permission=f"compute.instances.{op_type}", op_type=op_type, change=change)
+            return apply
+
+        before = "TERMINATED" if on else "RUNNING"
+        return later(call, project, zone, op_type, current, lambda: lab.power(current, on=on), settle(final),
+                     settle(before))  # fmt: skip
 
     # -- resource policies ------------------------------------------------------------------
     def policy_insert(call):

@@ -29,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from .. import dataset
@@ -44,6 +45,7 @@ class LabFleet:
 
     def __init__(self, emulator):
         self.emulator = emulator
+        self._save_lock = threading.Lock()  # one writer of instances.json at a time
 
     # -- what the lab is
     def lab_dir(self) -> Path | None:
@@ -99,23 +101,31 @@ class LabFleet:
                            "backendError", status="UNAVAILABLE")  # fmt: skip
         return json.loads(res.stdout or "{}")
 
-    def place(self, instance: dict, cidrs: list[str]) -> bool:
-        """Start the lab container of a new instance of the lab's project; False outside lab mode."""
+    def network_for(self, instance: dict, cidr: str) -> str | None:
+        """The lab network a new instance of the lab's project runs on (None outside lab mode).
+
+        Refused (400, naming the lab's ranges) when its subnetwork's range is no lab network's.
+        """
         lab = self.lab()
         project = instance["selfLink"].split("/projects/", 1)[1].split("/", 1)[0]
         if lab is None or project != lab["project"]:
-            return False
-        network = next((n for n, spec in lab["networks"].items() if spec["subnet"] == cidrs[0]), None)
+            return None
+        network = next((n for n, spec in lab["networks"].items() if spec["subnet"] == cidr), None)
         if network is None:
             ranges = ", ".join(f"{spec['subnet']} ({n})" for n, spec in lab["networks"].items())
             raise ApiError(
                 400,
                 f"Invalid value for field 'resource.networkInterfaces[0].subnetwork': "
                 f"'{instance['networkInterfaces'][0]['subnetwork']}'. In lab mode an instance of project "
-                f"{project} runs as a lab container, on a lab network only: the subnetwork's range {cidrs[0]} is "
+                f"{project} runs as a lab container, on a lab network only: the subnetwork's range {cidr} is "
                 f"none of the lab's ({ranges}). Fix: give the subnetwork the lab network's range.",
                 "invalid",
             )
+        return network
+
+    def start_host(self, instance: dict, network: str) -> None:
+        """Start the lab container of a new instance, at the instance's ``networkIP``."""
+        nic = instance["networkInterfaces"][0]
         gpus = [{"type": a["acceleratorType"].rsplit("/", 1)[-1], "count": a["acceleratorCount"]}
                 for a in instance.get("guestAccelerators") or ()]  # fmt: skip
         spec = {
@@ -125,12 +135,11 @@ class LabFleet:
             "labels": instance.get("labels") or {},
             "tags": (instance.get("tags") or {}).get("items") or [],
             "gpus": gpus,
-            "nic_type": instance["networkInterfaces"][0].get("nicType") or "VIRTIO_NET",
+            "nic_type": nic.get("nicType") or "VIRTIO_NET",
             "networks": [network],
+            "ip": nic["networkIP"],
         }
-        started = self._labctl("add", "--spec", json.dumps(spec))
-        instance["networkInterfaces"][0]["networkIP"] = started["ip"]
-        return True
+        self._labctl("add", "--spec", json.dumps(spec))
 
     def container(self, instance: dict) -> str | None:
         """The lab container of an instance of the lab's project (labctl's ``hosts.json``), or None."""
@@ -183,6 +192,11 @@ class LabFleet:
         lab = self.lab()
         if lab is None:
             return
+        with self._save_lock:
+            self._write(lab)
+
+    def _write(self, lab: dict) -> None:
+        # Never called under the Compute lock: the emulator takes its own lock, then the Compute one, to reload.
         lab_dir = self.lab_dir()
         emulator = self.emulator
         with emulator.compute.lock:

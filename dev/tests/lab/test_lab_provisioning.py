@@ -65,6 +65,14 @@ def ok(response):
     return response.json()
 
 
+def done(call, op):
+    """Wait for a zonal operation (zoneOperations.wait); it must end without an error."""
+    zone = op["zone"].rsplit("/", 1)[-1]
+    waited = ok(call("POST", f"compute/v1/projects/{PROJECT}/zones/{zone}/operations/{op['name']}/wait"))
+    assert waited["status"] == "DONE" and "error" not in waited, waited
+    return waited
+
+
 def ssh(state, host, *command):
     return subprocess.run(["ssh", "-F", str(state / "ssh_config"), "-o", "ConnectTimeout=10", host, *command],
                           capture_output=True, text=True, check=False)  # fmt: skip
@@ -105,8 +113,12 @@ def test_the_api_creates_stops_starts_and_deletes_lab_hosts(lab):
         assert f"none of the lab's ({subnet} (internal))" in refused.json()["error"]["message"]
 
         op = ok(call("POST", f"{compute}/zones/{ZONE}/instances", instance_body("engine-lab-1")))
-        assert op["status"] == "DONE" and "error" not in op
+        # RUNNING while the container boots (the instance PROVISIONING), DONE once it answers
+        assert op["status"] == "RUNNING"
+        assert ok(call("GET", f"{compute}/zones/{ZONE}/instances/engine-lab-1"))["status"] == "PROVISIONING"
+        done(call, op)
         instance = ok(call("GET", f"{compute}/zones/{ZONE}/instances/engine-lab-1"))
+        assert instance["status"] == "RUNNING"
         ip = instance["networkInterfaces"][0]["networkIP"]
         container = f"nz-{os.environ.get('NEARZERO_LAB_PREFIX', '')}{LAB}-engine-lab-1"
         assert podman("exec", container, "hostname", "-I").stdout.split() == [ip]
@@ -122,9 +134,19 @@ def test_the_api_creates_stops_starts_and_deletes_lab_hosts(lab):
             ("engine-lab-1", {"role": "trading-engine", "env": "lab"})
         ]
 
-        ok(call("POST", f"{compute}/zones/{ZONE}/instances/engine-lab-1/stop"))
+        # a container the lab cannot start fails the operation and leaves no instance (one name per lab)
+        other = instance_body("engine-lab-1")
+        other["machineType"] = "zones/us-east4-b/machineTypes/c3-standard-8"
+        op = ok(call("POST", f"{compute}/zones/us-east4-b/instances", other))
+        failed = ok(call("POST", f"{compute}/zones/us-east4-b/operations/{op['name']}/wait"))
+        assert failed["status"] == "DONE" and failed["httpErrorStatusCode"] == 503, failed
+        assert "already has a host engine-lab-1" in failed["error"]["errors"][0]["message"]
+        assert call("GET", f"{compute}/zones/us-east4-b/instances/engine-lab-1").status_code == 404
+
+        done(call, ok(call("POST", f"{compute}/zones/{ZONE}/instances/engine-lab-1/stop")))
         assert running(container) == "false"
-        ok(call("POST", f"{compute}/zones/{ZONE}/instances/engine-lab-1/start"))
+        assert ok(call("GET", f"{compute}/zones/{ZONE}/instances/engine-lab-1"))["status"] == "TERMINATED"
+        done(call, ok(call("POST", f"{compute}/zones/{ZONE}/instances/engine-lab-1/start")))
         assert running(container) == "true"
         assert ssh(lab, "engine-lab-1", "systemctl", "is-system-running").stdout.strip() in ("running", "degraded")
     finally:
