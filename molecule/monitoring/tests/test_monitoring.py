@@ -1,0 +1,141 @@
+"""What the monitoring roles promise, read on the lab's hosts after converge, idempotence and the side effect.
+
+node_exporter listens on each host's private address only and runs on the housekeeping CPUs of the
+engine host's plan; the host firewall admits the exporter from the monitoring host and refuses it
+from another lab host; the engine's own /metrics carries the order path with real database round
+trips; Prometheus has every target up, both Cloud SQL stand-ins connected over TLS (pg_up) and
+RUNNABLE through the SQL Admin API; promtool's rule tests pass, and fail on a rule whose threshold
+was changed (they can fail); the alert delays the side effect measured are within 60 s; no secret in
+the scenario's -vvv log.
+"""
+
+import base64
+import json
+import os
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import testinfra
+
+ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+LAB = ROOT / ".lab" / os.environ.get("NEARZERO_MONITORING_LAB", "mol-monitoring")
+INVENTORY = str(LAB / "inventory.yml")
+HOSTS = ["mon-us-1", "engine-us-1", "db-us-1", "db-eu-1"]
+
+
+def host(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}", sudo=True)
+
+
+def address(name):
+    return host(name).ansible.get_variables()["ansible_host"]
+
+
+def prometheus(query):
+    url = f"http://{address('mon-us-1')}:9090/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())["data"]["result"]
+
+
+def connects(src, dst, port):
+    """Whether a TCP connection from host ``src`` to ``dst:port`` opens within 3 s."""
+    code = (f"import socket; s = socket.socket(); s.settimeout(3); "
+            f"print(s.connect_ex(({address(dst)!r}, {port})))")
+    return host(src).check_output(f"python3 -c {code!r}") == "0"
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_node_exporter_listens_on_the_private_address_only(name):
+    listening = host(name).check_output("ss -Hltn 'sport = :9100'").splitlines()
+    assert [line.split()[3] for line in listening] == [f"{address(name)}:9100"]
+
+
+def test_exporters_run_on_the_housekeeping_cpus():
+    engine = host("engine-us-1")
+    plan = json.loads(engine.file("/etc/nearzero/low-latency.json").content_string)
+    assert plan["isolated"] == "1"
+    for unit in ("prometheus-node-exporter",):
+        pid = engine.check_output(f"systemctl show -P MainPID {unit}")
+        allowed = engine.check_output(f"awk '/^Cpus_allowed_list/ {{print $2}}' /proc/{pid}/status")
+        assert allowed == plan["housekeeping"]
+    assert f"CPUAffinity={plan['housekeeping']}" in engine.file(
+        "/etc/systemd/system/nearzero-node-state.service").content_string
+
+
+def test_firewall_admits_the_monitoring_host_only():
+    assert connects("mon-us-1", "engine-us-1", 9100)
+    assert connects("mon-us-1", "engine-us-1", 9105)
+    assert not connects("db-us-1", "engine-us-1", 9100)
+    assert not connects("db-us-1", "engine-us-1", 9105)
+
+
+def test_engine_metrics_carry_the_order_path_with_database_round_trips():
+    url = f"http://{address('engine-us-1')}:9105/metrics"
+    text = host("mon-us-1").check_output(
+        f"python3 -c \"import urllib.request; print(urllib.request.urlopen('{url}').read().decode())\"")
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert samples["nearzero_engine_ready"] == "1"
+    assert float(samples["nearzero_engine_order_latency_seconds_count"]) > 0
+    assert float(samples["nearzero_engine_database_roundtrip_seconds_count"]) > 0
+    ok = samples['nearzero_engine_orders_total{result="ok"}']
+    assert ok == samples["nearzero_engine_order_latency_seconds_count"]
+
+
+def test_every_target_is_up_and_cloud_sql_is_read_over_tls_and_the_api():
+    assert prometheus("up == 0") == []
+    assert len(prometheus("up")) == 4 + 1 + 2 + 2
+    pg = {r["metric"]["cloudsql_instance"]: r["value"][1] for r in prometheus("pg_up")}
+    assert pg == {"db-us-1": "1", "db-eu-1": "1"}
+    state = {r["metric"]["cloudsql_instance"]: r["value"][1] for r in prometheus("nearzero_cloudsql_instance_runnable")}
+    assert state == {"db-us-1": "1", "db-eu-1": "1"}
+    recovery = {r["metric"]["cloudsql_instance"]: r["value"][1] for r in prometheus("nearzero_replica_in_recovery")}
+    assert recovery == {"db-us-1": "0", "db-eu-1": "1"}
+
+
+def test_exporter_settings_hold_no_password_and_the_password_file_is_private():
+    mon = host("mon-us-1")
+    password = mon.file("/etc/nearzero/monitoring/postgres/password")
+    assert (password.user, password.mode) == ("prometheus", 0o600)
+    for name in ("db-us-1", "db-eu-1"):
+        env = mon.file(f"/etc/nearzero/monitoring/postgres/{name}.env")
+        assert env.mode == 0o600
+        assert "sslmode=verify-ca" in env.content_string and "DATA_SOURCE_PASS_FILE=" in env.content_string
+        assert password.content_string not in env.content_string
+
+
+def test_rule_tests_pass_and_can_fail():
+    mon = host("mon-us-1")
+    assert mon.run("promtool check config /etc/prometheus/prometheus.yml").rc == 0
+    assert mon.run("promtool test rules /etc/prometheus/nearzero-rules.test.yml").rc == 0
+    # the same tests against a copy of the rules whose firewall alert looks for the wrong value must fail
+    tmp = mon.check_output("mktemp -d")
+    rule = 'nearzero_host_firewall_in_sync{job="node"} == '
+    rules = mon.file("/etc/prometheus/nearzero-rules.yml").content_string
+    assert rules.count(rule + "0") == 1
+    tests = mon.file("/etc/prometheus/nearzero-rules.test.yml").content_string
+    for name, text in (("rules.yml", rules.replace(rule + "0", rule + "2")),
+                       ("test.yml", tests.replace("/etc/prometheus/nearzero-rules.yml", f"{tmp}/rules.yml"))):
+        mon.check_output(f"echo {base64.b64encode(text.encode()).decode()} | base64 -d > {tmp}/{name}")
+    broken = mon.run(f"promtool test rules {tmp}/test.yml")
+    mon.run(f"rm -rf {tmp}")
+    assert broken.rc != 0 and "HostFirewallNotInSync" in broken.stdout + broken.stderr
+
+
+def test_side_effect_saw_every_alert_fire_and_resolve_within_60_s():
+    delays = json.loads((LAB / "alert-delays.json").read_text())
+    assert len(delays["fired_a"]) == len(delays["resolved_a"]) == 7
+    assert len(delays["fired_b"]) == len(delays["resolved_b"]) == 1
+    for seconds in (*delays["fired_a"].values(), *delays["resolved_a"].values(), *delays["fired_b"].values(),
+                    *delays["resolved_b"].values()):
+        assert 0 <= seconds <= 60
+
+
+def test_no_secret_in_the_vvv_log():
+    log = (ROOT / ".lab" / f"{LAB.name}-ansible.log").read_text(errors="replace")
+    assert "EXEC" in log, "the scenario's log is not at -vvv"
+    secrets = [p.read_text().strip() for p in (LAB / "secrets").iterdir()]
+    assert secrets
+    for value in secrets:
+        assert len(value) >= 16 and value not in log
