@@ -275,9 +275,10 @@ def register(router, emulator):
         return resource
 
     def operation(call, project, scope, op_type, path, resource_id=None):
-        return Response(
-            body=new_operation(call.emulator, project.name, scope, op_type, f"{API_BASE}/{path}", target_id=resource_id)
-        )
+        principal = getattr(call.token, "principal", None)
+        user = principal if isinstance(principal, str) else "user@example.com"
+        return Response(body=new_operation(call.emulator, project.name, scope, op_type, f"{API_BASE}/{path}",
+                                           target_id=resource_id, user=user))
 
     def insert_item(call, project, scope, path, resource):
         with store.lock:

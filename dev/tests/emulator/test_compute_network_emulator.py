@@ -55,6 +55,7 @@ def test_network_lifecycle_and_googles_shapes(api):
     assert op["kind"] == "compute#operation" and op["operationType"] == "insert" and op["status"] == "DONE"
     assert op["selfLink"].startswith("https://compute.googleapis.com/compute/v1/projects/p1/global/operations/")
     assert op["targetLink"] == "https://compute.googleapis.com/compute/v1/projects/p1/global/networks/trading"
+    assert op["user"] == "sa@proj.iam.gserviceaccount.com"  # who asked for it
     got = ok(api("GET", "global/networks/trading"))
     assert (got["mtu"], got["autoCreateSubnetworks"], got["routingConfig"]) == (8896, False,
                                                                               {"routingMode": "REGIONAL"})
