@@ -14,7 +14,7 @@ version_added: "0.1.0"
 description:
   - People read a histogram or a timeline faster than a table. This module draws the figures the latency report
     and the DR drill measured into a PNG file on the host it runs on (usually the controller, with
-    C(delegate_to: localhost)).
+    C(delegate_to) localhost).
   - V(histogram) draws one panel per measure, latency in microseconds on a log scale, with the p50 and p99 (and
     any other given percentile) marked as vertical lines.
   - V(timeline) draws one or more series over seconds since the drill started (for example the replica's lag),
