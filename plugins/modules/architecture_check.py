@@ -147,8 +147,13 @@ options:
               region: {description: "Region.", type: str, required: true}
               tier: {description: "Machine tier.", type: str, required: true}
               database_version: {description: "Database version.", type: str, default: POSTGRES_16}
-              edition: {description: "Cloud SQL edition (recorded; C(cloudsql_instance) keeps Google's default).",
-                        type: str, choices: [ENTERPRISE, ENTERPRISE_PLUS]}
+              edition:
+                description:
+                  - Cloud SQL edition.
+                  - Not applied yet - provision.yml does not pass it (the cloudsql_instance module has no edition
+                    option), so Cloud SQL's default applies.
+                type: str
+                choices: [ENTERPRISE, ENTERPRISE_PLUS]
           replica:
             description: The cross-region read replica.
             type: dict

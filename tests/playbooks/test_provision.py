@@ -97,6 +97,9 @@ def test_provision_an_empty_project_then_rerun_drift_and_decommission(world):
     from google.cloud import compute_v1
 
     emulator, run, gapic = world
+    rc, out = run("playbooks/provision.yml", "-e", '{"nearzero_architecture": "trading"}')
+    assert rc != 0 and "nearzero_architecture is not set (or not a mapping)" in out, out[-4000:]
+
     # check mode on the empty project: every resource listed, none created
     rc, out = run("playbooks/provision.yml", "--check")
     assert rc == 0, out[-4000:]
@@ -182,5 +185,13 @@ def test_provision_an_empty_project_then_rerun_drift_and_decommission(world):
     rc, out = run("playbooks/decommission.yml", "-e", f"nearzero_decommission_confirm={PROJECT}")
     assert rc == 0, out[-4000:]
     assert list(instances.list(project=PROJECT, zone=ZONE)) == []
-    assert [n.name for n in gapic(compute_v1.NetworksClient).list(project=PROJECT)] == []
-    assert (PROJECT, "db-us-1") in sql.instances  # databases are left alone
+    assert list(gapic(compute_v1.FirewallsClient).list(project=PROJECT)) == []
+    # the databases are left alone, and so is what they use: the peering, its range, the network
+    assert (PROJECT, "db-us-1") in sql.instances and "Kept: the Cloud SQL instances db-us-1, db-eu-1" in out
+    assert [n.name for n in gapic(compute_v1.NetworksClient).list(project=PROJECT)] == ["trading"]
+    # once the databases are deleted (deliberately, elsewhere), a second run deletes the rest
+    for name in ("db-eu-1", "db-us-1"):
+        sql.instances.pop((PROJECT, name))
+    rc, out = run("playbooks/decommission.yml", "-e", f"nearzero_decommission_confirm={PROJECT}")
+    assert rc == 0, out[-4000:]
+    assert list(gapic(compute_v1.NetworksClient).list(project=PROJECT)) == []
