@@ -90,6 +90,20 @@ REFUSALS = {
     "duplicate": (("fleet", 1, "name_prefix"), "engine-us", "instance name 'engine-us-1' is used twice"),
     "nat-region": (("network", "nat", "regions"), ["asia-east1"], "network.nat.regions names asia-east1"),
     "smt": (("fleet", 0, "threads_per_core"), 4, "threads_per_core is 4"),
+    "neither-name": (("fleet", 0, "name"), None, "it has neither name nor name_prefix"),
+    "prefix-no-count": (("fleet", 1, "count"), None, "name_prefix has no count"),
+    "name-with-count": (("fleet", 0, "count"), 3, "count goes with name_prefix"),
+    "several-subnets": (("network", "subnets"), [
+        {"name": "a", "region": "us-east4", "cidr": "10.10.0.0/24"},
+        {"name": "b", "region": "us-east4", "cidr": "10.11.0.0/24"}], "several subnets (a, b)"),
+    "subnet-elsewhere": (("fleet", 0, "subnet"), "trading-eu", "subnet trading-eu is not a subnet"),
+    "bad-psa-cidr": (("network", "private_services_access", "cidr"), "10.100.0.1/16", "is not an IPv4 network"),
+    "bad-ssh-source": (("network", "ssh_sources"), ["everyone"], "ssh_sources entry 'everyone' is not a CIDR"),
+    "gpu-not-attachable": (("fleet", 1), {"name": "n1", "machine_type": "n1-standard-8",
+                                          "gpus": [{"type": "nvidia-l4", "count": 1}]},
+                           "nvidia-l4 does not attach to n1"),
+    "policy-region": (("placement_policies", 0, "region"), "europe-west3", "is not in region europe-west3"),
+    "replica-name": (("database", "replica", "name"), "db-us-1", "replica and the primary are both named db-us-1"),
 }
 
 
@@ -159,3 +173,14 @@ def test_lookups_refuse_an_accelerator_the_zone_lacks(run_module, api):
     failed, result = run_check(run_module, arch, lookups=True, **api)
     assert failed
     assert any("accelerator type nvidia-tesla-p4 is not offered in zone us-east4-a" in p for p in result["problems"])
+
+
+def test_lookups_refuse_more_gpus_than_the_zone_allows(run_module, api):
+    arch = architecture()
+    arch["fleet"][0] = {"name": "n1-host", "machine_type": "n1-standard-8",
+                        "gpus": [{"type": "nvidia-tesla-t4", "count": 5}]}
+    arch["fleet"].pop(1)
+    failed, result = run_check(run_module, arch, lookups=True, **api)
+    assert failed
+    assert any("5 x nvidia-tesla-t4 is more than the 4 per instance zone us-east4-a allows" in p
+               for p in result["problems"]), result["problems"]
