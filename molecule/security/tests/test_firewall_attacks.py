@@ -207,5 +207,8 @@ def test_the_role_repairs_the_boot_files(engine, peer, addresses, inventory, tmp
     assert engine.check_output(f"{TOOL} status") == "in-sync"
     assert engine.file(f"{DIR}/confirmed.nft").content == engine.file(f"{DIR}/ruleset.nft").content
     assert engine.file(f"{DIR}/emergency.nft").exists
+    # The failed boot is over: neither unit claims otherwise.
+    assert engine.run("systemctl is-failed --quiet nearzero-firewall.service").rc != 0
+    assert not engine.service("nearzero-firewall-failsafe").is_running
     assert _tcp_open(peer, addresses["internal"], ENGINE_PORT)
 
