@@ -36,8 +36,9 @@ def test_google_cloud_compute_provisions_and_reads_the_fleet(gapic):
     gapic(compute_v1.SubnetworksClient).insert(
         project=PROJECT,
         region=REGION,
-        subnetwork_resource=compute_v1.Subnetwork(name="exchange", network="global/networks/vpc",
-                                                  ip_cidr_range="10.10.0.0/24"),  # fmt: skip
+        subnetwork_resource=compute_v1.Subnetwork(
+            name="exchange", network="global/networks/vpc", ip_cidr_range="10.10.0.0/24"
+        ),
     ).result(timeout=30)
     policies = gapic(compute_v1.ResourcePoliciesClient)
     policies.insert(
@@ -61,10 +62,17 @@ def test_google_cloud_compute_provisions_and_reads_the_fleet(gapic):
     instance = compute_v1.Instance(
         name="engine-us-1",
         machine_type=f"zones/{ZONE}/machineTypes/a3-highgpu-1g",
-        network_interfaces=[compute_v1.NetworkInterface(subnetwork=f"regions/{REGION}/subnetworks/exchange",
-                                                        nic_type="GVNIC")],  # fmt: skip
-        disks=[compute_v1.AttachedDisk(boot=True, initialize_params=compute_v1.AttachedDiskInitializeParams(
-            source_image="projects/debian-cloud/global/images/family/debian-12", disk_size_gb=100))],  # fmt: skip
+        network_interfaces=[
+            compute_v1.NetworkInterface(subnetwork=f"regions/{REGION}/subnetworks/exchange", nic_type="GVNIC")
+        ],
+        disks=[
+            compute_v1.AttachedDisk(
+                boot=True,
+                initialize_params=compute_v1.AttachedDiskInitializeParams(
+                    source_image="projects/debian-cloud/global/images/family/debian-12", disk_size_gb=100
+                ),
+            )
+        ],
         scheduling=compute_v1.Scheduling(on_host_maintenance="TERMINATE"),
         network_performance_config=compute_v1.NetworkPerformanceConfig(total_egress_bandwidth_tier="TIER_1"),
         advanced_machine_features=compute_v1.AdvancedMachineFeatures(threads_per_core=1),
@@ -100,7 +108,7 @@ def test_google_cloud_compute_provisions_and_reads_the_fleet(gapic):
     # Google's exception classes from the emulator's statuses
     with pytest.raises(exceptions.Conflict):
         instances.insert(project=PROJECT, zone=ZONE, instance_resource=instance)
-    with pytest.raises(exceptions.BadRequest, match="in use|already being used"):
+    with pytest.raises(exceptions.BadRequest, match="is already being used by"):
         policies.delete(project=PROJECT, region=REGION, resource_policy="engines")
     instances.delete(project=PROJECT, zone=ZONE, instance="engine-us-1").result(timeout=30)
     with pytest.raises(exceptions.NotFound):

@@ -23,8 +23,11 @@ def api(emulator):
         return session.request(method, f"{emulator.url}/compute/v1/{path}", json=body, params=params, timeout=30)
 
     assert call("POST", f"{BASE}/global/networks", {"name": "vpc", "autoCreateSubnetworks": False}).ok
-    assert call("POST", f"{BASE}/regions/{REGION}/subnetworks",
-                {"name": "exchange", "network": "global/networks/vpc", "ipCidrRange": "10.10.0.0/24"}).ok  # fmt: skip
+    assert call(
+        "POST",
+        f"{BASE}/regions/{REGION}/subnetworks",
+        {"name": "exchange", "network": "global/networks/vpc", "ipCidrRange": "10.10.0.0/24"},
+    ).ok
     return call
 
 
@@ -34,16 +37,27 @@ def engine(name="engine-1", machine_type="a3-highgpu-1g", **extra):
         "name": name,
         "machineType": f"zones/{ZONE}/machineTypes/{machine_type}",
         "networkInterfaces": [{"subnetwork": f"regions/{REGION}/subnetworks/exchange", "nicType": "GVNIC"}],
-        "disks": [{"boot": True, "initializeParams": {"sourceImage": "projects/debian-cloud/global/images/family/debian-12",
-                                                       "diskSizeGb": "50"}}],  # fmt: skip
+        "disks": [
+            {
+                "boot": True,
+                "initializeParams": {
+                    "sourceImage": "projects/debian-cloud/global/images/family/debian-12",
+                    "diskSizeGb": "50",
+                },
+            }
+        ],
         "scheduling": {"onHostMaintenance": "TERMINATE", "automaticRestart": True},
         "networkPerformanceConfig": {"totalEgressBandwidthTier": "TIER_1"},
         "advancedMachineFeatures": {"threadsPerCore": 1},
         "labels": {"role": "trading-engine", "env": "lab"},
         "tags": {"items": ["trading-engine"]},
         "metadata": {"items": [{"key": "enable-oslogin", "value": "TRUE"}]},
-        "serviceAccounts": [{"email": "engine@fleet-p.iam.gserviceaccount.com",
-                             "scopes": ["https://www.googleapis.com/auth/logging.write"]}],  # fmt: skip
+        "serviceAccounts": [
+            {
+                "email": "engine@fleet-p.iam.gserviceaccount.com",
+                "scopes": ["https://www.googleapis.com/auth/logging.write"],
+            }
+        ],
         "shieldedInstanceConfig": {"enableSecureBoot": True, "enableVtpm": True},
     }
     body.update(extra)
@@ -81,9 +95,9 @@ def test_insert_creates_the_instance_as_sent_and_the_inventory_lists_it(api):
     assert instance["status"] == "RUNNING"
     assert instance["machineType"].endswith(f"/zones/{ZONE}/machineTypes/a3-highgpu-1g")
     # A3 comes with its GPU; the instance shows it without the request naming it
-    assert [(a["acceleratorType"].rsplit("/", 1)[-1], a["acceleratorCount"]) for a in instance["guestAccelerators"]] == [
-        ("nvidia-h100-80gb", 1)
-    ]
+    assert [
+        (a["acceleratorType"].rsplit("/", 1)[-1], a["acceleratorCount"]) for a in instance["guestAccelerators"]
+    ] == [("nvidia-h100-80gb", 1)]
     nic = instance["networkInterfaces"][0]
     assert nic["nicType"] == "GVNIC" and "accessConfigs" not in nic
     assert nic["subnetwork"].endswith(f"/regions/{REGION}/subnetworks/exchange")
@@ -103,8 +117,11 @@ def test_insert_creates_the_instance_as_sent_and_the_inventory_lists_it(api):
 
 def test_a_second_instance_gets_another_address_and_a_duplicate_name_is_409(api):
     done(api("POST", f"{BASE}/zones/{ZONE}/instances", engine()))
-    done(api("POST", f"{BASE}/zones/{ZONE}/instances", engine("engine-2", "c3-standard-8",
-                                                             networkPerformanceConfig=None)))  # fmt: skip
+    done(
+        api(
+            "POST", f"{BASE}/zones/{ZONE}/instances", engine("engine-2", "c3-standard-8", networkPerformanceConfig=None)
+        )
+    )
     assert get(api)["networkInterfaces"][0]["networkIP"] != get(api, "engine-2")["networkInterfaces"][0]["networkIP"]
     error = error_of(api("POST", f"{BASE}/zones/{ZONE}/instances", engine()), 409)
     assert error["errors"][0]["reason"] == "alreadyExists"
@@ -114,35 +131,74 @@ def test_a_second_instance_gets_another_address_and_a_duplicate_name_is_409(api)
 @pytest.mark.parametrize(
     ("change", "status", "needle"),
     [
-        ({"machineType": f"zones/{ZONE}/machineTypes/a3-superfast-1g"}, 400,
-         "Machine type with name 'a3-superfast-1g' does not exist in zone 'us-east4-a'"),
+        (
+            {"machineType": f"zones/{ZONE}/machineTypes/a3-superfast-1g"},
+            400,
+            "Machine type with name 'a3-superfast-1g' does not exist in zone 'us-east4-a'",
+        ),
         ({"machineType": "zones/europe-west3-a/machineTypes/c3-standard-8"}, 400, "must be in the instance's zone"),
-        ({"machineType": f"zones/{ZONE}/machineTypes/c3-standard-8",
-          "guestAccelerators": [{"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-b300", "acceleratorCount": 1}]},
-         400, "Accelerator type 'nvidia-b300' does not exist in zone 'us-east4-a'"),
-        ({"machineType": f"zones/{ZONE}/machineTypes/n1-standard-8", "networkPerformanceConfig": None,
-          "guestAccelerators": [{"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-tesla-t4",
-                                 "acceleratorCount": 9}]},
-         400, "Between 1 and 4 nvidia-tesla-t4"),
-        ({"guestAccelerators": [{"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-l4", "acceleratorCount": 1}]},
-         400, "a3-highgpu-1g comes with 1 nvidia-h100-80gb"),
-        ({"scheduling": {"onHostMaintenance": "MIGRATE"}}, 400,
-         "Instances with guest accelerators do not support live migration."),
+        (
+            {
+                "machineType": f"zones/{ZONE}/machineTypes/c3-standard-8",
+                "guestAccelerators": [
+                    {"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-b300", "acceleratorCount": 1}
+                ],
+            },
+            400,
+            "Accelerator type 'nvidia-b300' does not exist in zone 'us-east4-a'",
+        ),
+        (
+            {
+                "machineType": f"zones/{ZONE}/machineTypes/n1-standard-8",
+                "networkPerformanceConfig": None,
+                "guestAccelerators": [
+                    {"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-tesla-t4", "acceleratorCount": 9}
+                ],
+            },
+            400,
+            "Between 1 and 4 nvidia-tesla-t4",
+        ),
+        (
+            {
+                "guestAccelerators": [
+                    {"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-l4", "acceleratorCount": 1}
+                ]
+            },
+            400,
+            "a3-highgpu-1g comes with 1 nvidia-h100-80gb",
+        ),
+        (
+            {"scheduling": {"onHostMaintenance": "MIGRATE"}},
+            400,
+            "Instances with guest accelerators do not support live migration.",
+        ),
         ({"scheduling": {}}, 400, "Instances with guest accelerators do not support live migration."),
-        ({"networkInterfaces": [{"subnetwork": f"regions/{REGION}/subnetworks/exchange", "nicType": "VIRTIO_NET"}]},
-         400, "Tier_1 networking requires gVNIC"),
-        ({"machineType": f"zones/{ZONE}/machineTypes/c3-standard-8", "scheduling": {}}, 400,
-         "Tier_1 networking is not supported for machine type c3-standard-8"),
-        ({"networkInterfaces": [{"subnetwork": f"regions/{REGION}/subnetworks/nowhere"}]}, 404,
-         f"The resource 'projects/{PROJECT}/regions/{REGION}/subnetworks/nowhere' was not found"),
+        (
+            {"networkInterfaces": [{"subnetwork": f"regions/{REGION}/subnetworks/exchange", "nicType": "VIRTIO_NET"}]},
+            400,
+            "Tier_1 networking requires gVNIC",
+        ),
+        (
+            {"machineType": f"zones/{ZONE}/machineTypes/c3-standard-8", "scheduling": {}},
+            400,
+            "Tier_1 networking is not supported for machine type c3-standard-8",
+        ),
+        (
+            {"networkInterfaces": [{"subnetwork": f"regions/{REGION}/subnetworks/nowhere"}]},
+            404,
+            f"The resource 'projects/{PROJECT}/regions/{REGION}/subnetworks/nowhere' was not found",
+        ),
         ({"networkInterfaces": []}, 400, "At least one network interface is required."),
         ({"advancedMachineFeatures": {"threadsPerCore": 4}}, 400, "threadsPerCore"),
-        ({"resourcePolicies": [f"regions/{REGION}/resourcePolicies/missing"]}, 404,
-         f"The resource 'projects/{PROJECT}/regions/{REGION}/resourcePolicies/missing' was not found"),
+        (
+            {"resourcePolicies": [f"regions/{REGION}/resourcePolicies/missing"]},
+            404,
+            f"The resource 'projects/{PROJECT}/regions/{REGION}/resourcePolicies/missing' was not found",
+        ),
         ({"name": "Engine_1"}, 400, "Invalid value for field 'resource.name': 'Engine_1'"),
         ({"labels": {"Role": "x"}}, 400, "Label keys start with a lowercase letter"),
     ],
-)  # fmt: skip
+)
 def test_insert_refuses_what_compute_refuses(api, change, status, needle):
     body = {k: v for k, v in engine(**change).items() if v is not None}
     error = error_of(api("POST", f"{BASE}/zones/{ZONE}/instances", body), status)
@@ -211,7 +267,9 @@ def test_a_protected_instance_is_not_deleted_until_protection_is_off(api):
     path = f"{BASE}/zones/{ZONE}/instances/engine-1"
     error = error_of(api("DELETE", path), 400)
     assert error["errors"][0]["reason"] == "invalidResourceUsage"
-    assert error["message"] == "Invalid resource usage: 'Resource cannot be deleted if it's protected against deletion'."
+    assert (
+        error["message"] == "Invalid resource usage: 'Resource cannot be deleted if it's protected against deletion'."
+    )
     done(api("POST", f"{path}/setDeletionProtection", deletionProtection="false"))
     assert get(api)["deletionProtection"] is False
     assert done(api("DELETE", path))["operationType"] == "delete"
@@ -221,34 +279,53 @@ def test_a_protected_instance_is_not_deleted_until_protection_is_off(api):
 
 def test_an_instance_on_a_missing_network_or_in_an_unknown_zone_is_404(api):
     body = engine(networkInterfaces=[{"network": "global/networks/elsewhere", "nicType": "GVNIC"}])
-    assert "networks/elsewhere' was not found" in error_of(api("POST", f"{BASE}/zones/{ZONE}/instances", body), 404)[
-        "message"
-    ]
+    assert (
+        "networks/elsewhere' was not found"
+        in error_of(api("POST", f"{BASE}/zones/{ZONE}/instances", body), 404)["message"]
+    )
     error_of(api("POST", f"{BASE}/zones/mars-north1-a/instances", engine()), 404)
 
 
 def test_a_compute_readonly_token_cannot_insert(api, emulator):
     emulator.add_access_token("ya29.read-only", scopes=["https://www.googleapis.com/auth/compute.readonly"])
-    response = requests.post(f"{emulator.url}/compute/v1/{BASE}/zones/{ZONE}/instances", json=engine(),
-                             headers={"Authorization": "Bearer ya29.read-only"}, timeout=20)  # fmt: skip
+    response = requests.post(
+        f"{emulator.url}/compute/v1/{BASE}/zones/{ZONE}/instances",
+        json=engine(),
+        headers={"Authorization": "Bearer ya29.read-only"},
+        timeout=20,
+    )
     assert response.status_code == 403, response.text
 
 
 def test_external_ip_in_place_and_gpus_or_service_account_only_when_stopped(api):
-    body = engine("t4-host", "n1-standard-8", networkPerformanceConfig=None,
-                  guestAccelerators=[{"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-tesla-t4",
-                                      "acceleratorCount": 1}])  # fmt: skip
+    body = engine(
+        "t4-host",
+        "n1-standard-8",
+        networkPerformanceConfig=None,
+        guestAccelerators=[
+            {"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-tesla-t4", "acceleratorCount": 1}
+        ],
+    )
     done(api("POST", f"{BASE}/zones/{ZONE}/instances", body))
     path = f"{BASE}/zones/{ZONE}/instances/t4-host"
-    done(api("POST", f"{path}/addAccessConfig", {"type": "ONE_TO_ONE_NAT", "name": "External NAT"},
-             networkInterface="nic0"))  # fmt: skip
+    done(
+        api(
+            "POST",
+            f"{path}/addAccessConfig",
+            {"type": "ONE_TO_ONE_NAT", "name": "External NAT"},
+            networkInterface="nic0",
+        )
+    )
     assert get(api, "t4-host")["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
     error_of(api("POST", f"{path}/addAccessConfig", {"type": "ONE_TO_ONE_NAT"}, networkInterface="nic0"), 400)
     done(api("POST", f"{path}/deleteAccessConfig", accessConfig="External NAT", networkInterface="nic0"))
     assert "accessConfigs" not in get(api, "t4-host")["networkInterfaces"][0]
 
-    two = {"guestAccelerators": [{"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-tesla-t4",
-                                  "acceleratorCount": 2}]}  # fmt: skip
+    two = {
+        "guestAccelerators": [
+            {"acceleratorType": f"zones/{ZONE}/acceleratorTypes/nvidia-tesla-t4", "acceleratorCount": 2}
+        ]
+    }
     account = {"email": "other@fleet-p.iam.gserviceaccount.com", "scopes": []}
     assert "stop it first" in error_of(api("POST", f"{path}/setMachineResources", two), 400)["message"]
     assert "stop it first" in error_of(api("POST", f"{path}/setServiceAccount", account), 400)["message"]

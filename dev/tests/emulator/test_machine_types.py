@@ -13,8 +13,12 @@ def get(emulator):
     emulator.add_project(PROJECT)
 
     def call(path, **params):
-        return requests.get(f"{emulator.url}/compute/v1/projects/{PROJECT}/{path}", params=params,
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20)  # fmt: skip
+        return requests.get(
+            f"{emulator.url}/compute/v1/projects/{PROJECT}/{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=20,
+        )
 
     return call
 
@@ -22,15 +26,26 @@ def get(emulator):
 @pytest.mark.parametrize(
     ("zone", "name", "cpus", "memory_mb", "gpus"),
     [
-        ("us-east4-a", "a3-highgpu-1g", 26, 239616, [{"guestAcceleratorType": "nvidia-h100-80gb",
-                                                      "guestAcceleratorCount": 1}]),
+        (
+            "us-east4-a",
+            "a3-highgpu-1g",
+            26,
+            239616,
+            [{"guestAcceleratorType": "nvidia-h100-80gb", "guestAcceleratorCount": 1}],
+        ),
         ("us-east4-a", "c3-standard-8", 8, 32768, None),
         ("us-east4-a", "c3-standard-88", 88, 360448, None),
         ("us-east4-b", "c2-standard-30", 30, 122880, None),
         ("europe-west3-a", "n2-standard-32", 32, 131072, None),
-        ("us-east4-c", "g2-standard-24", 24, 98304, [{"guestAcceleratorType": "nvidia-l4", "guestAcceleratorCount": 2}]),
+        (
+            "us-east4-c",
+            "g2-standard-24",
+            24,
+            98304,
+            [{"guestAcceleratorType": "nvidia-l4", "guestAcceleratorCount": 2}],
+        ),
     ],
-)  # fmt: skip
+)
 def test_machine_type_get_has_the_real_shape(get, zone, name, cpus, memory_mb, gpus):
     response = get(f"zones/{zone}/machineTypes/{name}")
     assert response.status_code == 200, response.text

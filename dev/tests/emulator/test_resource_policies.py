@@ -24,8 +24,11 @@ def api(emulator):
         return session.request(method, f"{emulator.url}/compute/v1/{path}", json=body, params=params, timeout=30)
 
     assert call("POST", f"{BASE}/global/networks", {"name": "vpc", "autoCreateSubnetworks": False}).ok
-    assert call("POST", f"{BASE}/regions/{REGION}/subnetworks",
-                {"name": "exchange", "network": "global/networks/vpc", "ipCidrRange": "10.10.0.0/24"}).ok  # fmt: skip
+    assert call(
+        "POST",
+        f"{BASE}/regions/{REGION}/subnetworks",
+        {"name": "exchange", "network": "global/networks/vpc", "ipCidrRange": "10.10.0.0/24"},
+    ).ok
     return call
 
 
@@ -131,4 +134,6 @@ def test_a_policy_of_another_region_is_refused(api):
     ok(api("POST", f"{BASE}/regions/europe-west3/resourcePolicies", compact("eu")))
     body = instance("e1")
     body["resourcePolicies"] = ["regions/europe-west3/resourcePolicies/eu"]
-    assert "instance's region 'us-east4'" in error_of(api("POST", f"{BASE}/zones/{ZONE}/instances", body), 400)["message"]
+    assert (
+        "instance's region 'us-east4'" in error_of(api("POST", f"{BASE}/zones/{ZONE}/instances", body), 400)["message"]
+    )

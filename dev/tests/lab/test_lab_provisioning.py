@@ -74,8 +74,12 @@ def done(call, op):
 
 
 def ssh(state, host, *command):
-    return subprocess.run(["ssh", "-F", str(state / "ssh_config"), "-o", "ConnectTimeout=10", host, *command],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    return subprocess.run(
+        ["ssh", "-F", str(state / "ssh_config"), "-o", "ConnectTimeout=10", host, *command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def running(container):
@@ -103,10 +107,20 @@ def test_the_api_creates_stops_starts_and_deletes_lab_hosts(lab):
         assert "items" not in ok(call("GET", f"{compute}/zones/{ZONE}/instances"))
         assert call("GET", f"{compute}/zones/{ZONE}/instances/engine-lab-1").status_code == 404
         ok(call("POST", f"{compute}/global/networks", {"name": "vpc", "autoCreateSubnetworks": False}))
-        ok(call("POST", f"{compute}/regions/us-east4/subnetworks",
-                {"name": "lab", "network": "global/networks/vpc", "ipCidrRange": subnet}))  # fmt: skip
-        ok(call("POST", f"{compute}/regions/us-east4/subnetworks",
-                {"name": "elsewhere", "network": "global/networks/vpc", "ipCidrRange": "10.200.0.0/24"}))  # fmt: skip
+        ok(
+            call(
+                "POST",
+                f"{compute}/regions/us-east4/subnetworks",
+                {"name": "lab", "network": "global/networks/vpc", "ipCidrRange": subnet},
+            )
+        )
+        ok(
+            call(
+                "POST",
+                f"{compute}/regions/us-east4/subnetworks",
+                {"name": "elsewhere", "network": "global/networks/vpc", "ipCidrRange": "10.200.0.0/24"},
+            )
+        )
 
         refused = call("POST", f"{compute}/zones/{ZONE}/instances", instance_body("engine-x", "elsewhere"))
         assert refused.status_code == 400, refused.text
@@ -166,8 +180,12 @@ def test_the_api_creates_stops_starts_and_deletes_lab_hosts(lab):
         # Cloud SQL: the insert starts the lab PostgreSQL host, served to the inventory as a database host
         emulator.services["sqladmin"].operation_seconds = 0.05
         private = {"ipv4Enabled": False, "privateNetwork": f"projects/{PROJECT}/global/networks/vpc"}
-        body = {"name": "db-lab-1", "region": "us-east4", "databaseVersion": "POSTGRES_15",
-                "settings": {"tier": "db-custom-4-16384", "ipConfiguration": private}}  # fmt: skip
+        body = {
+            "name": "db-lab-1",
+            "region": "us-east4",
+            "databaseVersion": "POSTGRES_15",
+            "settings": {"tier": "db-custom-4-16384", "ipConfiguration": private},
+        }
         op = ok(call("POST", f"v1/projects/{PROJECT}/instances", body))
         deadline = time.monotonic() + 120
         while op["status"] != "DONE" and time.monotonic() < deadline:
@@ -216,8 +234,12 @@ def test_the_demo_topology_starts_the_architecture_hosts_for_molecule():
 )
 def test_the_demo_checks_the_inventory_against_the_architecture(found, rc, needle):
     listing = json.dumps({"_meta": {"hostvars": {name: {} for name in found}}})
-    res = subprocess.run([sys.executable, str(LABCTL.parent / "demo_fleet_check.py"),
-                          str(LABCTL.parent / "architecture.yml")], input=listing, capture_output=True, text=True,
-                         check=False)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, str(LABCTL.parent / "demo_fleet_check.py"), str(LABCTL.parent / "architecture.yml")],
+        input=listing,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == rc
     assert needle in res.stdout + res.stderr
