@@ -202,8 +202,16 @@ class SqlAdminApi:
         Repeated only when the API cannot have acted on it: a repeat of a clone that was accepted
         would be refused (the destination's name is taken) and would hide the first one's outcome.
         """
-        return self._mutate("POST", f"{self.base}/projects/{project}/instances/{instance}/clone", project, instance,
-                            "cloudsql.instances.clone", {"cloneContext": clone_context}, retry="unprocessed")
+        url = f"{self.base}/projects/{project}/instances/{instance}/clone"
+        ctx = dict(self._context(project, instance, "cloudsql.instances.clone", ADMIN_ROLE),
+                   bad_request_hint="Cloud SQL refused the clone before starting it, so nothing was created; its "
+                                    "reason follows.")
+        try:
+            resp = self.client.request("POST", url, json={"cloneContext": clone_context}, context=ctx,
+                                       retry="unprocessed")
+        except GcpError as exc:
+            raise self._explain_missing(exc, project, instance) from None
+        return resp.json()
 
     def wait(self, operation: Resource, project: str, instance: str, timeout: float) -> Resource:
         """Wait for an accepted Operation (polled at ``operation_url``, each poll retried).

@@ -61,4 +61,6 @@ def test_refusals_create_nothing(run_module, pitr, extra, needs):
     failed, result = run_module("cloudsql_clone", dict(args, **extra))
     assert failed and needs in result["msg"], result["msg"]
     assert not result["changed"]
+    if needs in ("is in the future", "before the earliest recovery time"):  # refused by the API: says so
+        assert "refused the clone before starting it, so nothing was created" in result["msg"]
     assert ("p1", "db-x") not in store.instances
