@@ -18,19 +18,20 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 LAB = ROOT / ".lab" / os.environ.get("NEARZERO_MONITORING_LAB", "mol-monitoring")
-INVENTORY = str(LAB / "inventory.yml")
 HOSTS = ["mon-us-1", "engine-us-1", "db-us-1", "db-eu-1"]
 
 
 def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}", sudo=True)
+    """The lab host over plain SSH (the lab's ssh_config): one connection, not one Ansible run per command."""
+    return testinfra.get_host(f"ssh://{name}", ssh_config=str(LAB / "ssh_config"), sudo=True)
 
 
 def address(name):
-    return host(name).ansible.get_variables()["ansible_host"]
+    return yaml.safe_load((LAB / "inventory.yml").read_text())["all"]["hosts"][name]["ansible_host"]
 
 
 def prometheus(query):
