@@ -41,19 +41,10 @@ import shlex
 import subprocess
 import threading
 
-from ..discovery import METHOD_IDS
 from ..errors import ApiError
 from ..server import Response
 from .sqladmin import GOOGLE_BASE, INTERNAL_CA, LAB_TIMEOUT, SCOPES, _invalid
 
-# The discovery method of each route (the mapping belongs in discovery.METHOD_IDS; until it is
-# there, it is added here before the routes are registered, so every request is still checked).
-KINDS = {
-    "sqladmin.backupRuns.list": "sql.backupRuns.list",
-    "sqladmin.backupRuns.get": "sql.backupRuns.get",
-    "sqladmin.backupRuns.insert": "sql.backupRuns.insert",
-    "sqladmin.instances.clone": "sql.instances.clone",
-}
 # Cloud SQL's default backup location: the multi-region holding the instance's region
 MULTI_REGIONS = {"us": "us", "northamerica": "us", "southamerica": "us", "europe": "eu", "asia": "asia"}
 
@@ -315,8 +306,6 @@ def register(router, emulator):
     check_project = sql.routes["check_project"]
     find = sql.routes["find"]
     new_operation = sql.routes["new_operation"]
-    for kind, method_id in KINDS.items():
-        METHOD_IDS.setdefault(kind, method_id)
 
     def list_runs(call):
         project = check_project(call, "cloudsql.backupRuns.list")
