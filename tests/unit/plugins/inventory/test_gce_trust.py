@@ -231,3 +231,11 @@ def test_right_labels_wrong_service_account_get_no_secret(emulator, sa_key_file,
     assert rc != 0 and "add service_accounts to hostvar_keys of the gce inventory" in out, out
     assert not [r for r in emulator.requests if "secretmanager" in r.path or ":access" in r.path]
     assert "not-for-this-host" not in out
+    # the failover hands out the same password: every engine host is checked before anything moves
+    variables.write_text(json.dumps(dict(extra, nearzero_db_replica_instance="db-replica")))
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(config), "playbooks/dr_failover.yml",
+                           "-e", f"@{variables}"], cwd=ROOT, env=base_env(), capture_output=True, text=True,
+                          timeout=300, check=False)
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0 and "engine-1 is not given the database password" in out, out
+    assert not [r for r in emulator.requests if "/sql/v1" in r.path or ":access" in r.path]
