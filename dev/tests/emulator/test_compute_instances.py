@@ -4,7 +4,7 @@ Compute answers (checked after discovery's own validation of the request)."""
 import pytest
 import requests
 
-TOKEN = "ya29.fleet-token"
+TOKEN = "fleet-test-bearer"
 PROJECT = "fleet-p"
 ZONE = "us-east4-a"
 REGION = "us-east4"
@@ -287,11 +287,11 @@ def test_an_instance_on_a_missing_network_or_in_an_unknown_zone_is_404(api):
 
 
 def test_a_compute_readonly_token_cannot_insert(api, emulator):
-    emulator.add_access_token("ya29.read-only", scopes=["https://www.googleapis.com/auth/compute.readonly"])
+    emulator.add_access_token("fleet-read-only-bearer", scopes=["https://www.googleapis.com/auth/compute.readonly"])
     response = requests.post(
         f"{emulator.url}/compute/v1/{BASE}/zones/{ZONE}/instances",
         json=engine(),
-        headers={"Authorization": "Bearer ya29.read-only"},
+        headers={"Authorization": "Bearer fleet-read-only-bearer"},
         timeout=20,
     )
     assert response.status_code == 403, response.text

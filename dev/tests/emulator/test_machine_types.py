@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-TOKEN = "ya29.types-token"
+TOKEN = "types-test-bearer"
 PROJECT = "types-p"
 
 

@@ -4,7 +4,7 @@ instances, and Compute's refusals (in use, full, running instance, wrong region)
 import pytest
 import requests
 
-TOKEN = "ya29.policy-token"
+TOKEN = "policy-test-bearer"
 PROJECT = "policy-p"
 ZONE = "us-east4-a"
 REGION = "us-east4"

@@ -21,7 +21,7 @@ ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / "dev" / "lab" / "containers.c
 LAB = "t-provision"
 PROJECT = "nearzero-lab"
 ZONE = "us-east4-a"
-TOKEN = "ya29.lab-provision"
+TOKEN = "lab-provision-bearer"
 
 pytestmark = pytest.mark.lab
 
