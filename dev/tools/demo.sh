@@ -28,4 +28,6 @@ ansible-inventory -i inventory/lab --graph
 ansible-inventory -i inventory/lab --list | python dev/lab/demo_fleet_check.py dev/lab/architecture.yml
 step "ansible-playbook -i inventory/lab dev/playbooks/lab_site.yml -e @dev/lab/architecture.yml (stand-ins, then site.yml)"
 ansible-playbook -i inventory/lab dev/playbooks/lab_site.yml -e @dev/lab/architecture.yml
+step "monitoring: Prometheus sees every target up, Alertmanager holds no alert (dev/playbooks/lab_monitoring_check.yml)"
+ansible-playbook -i inventory/lab dev/playbooks/lab_monitoring_check.yml
 step "done. The lab stays up: 'make lab-down' removes it."
