@@ -7,8 +7,12 @@ address is masqueraded by podman to the internal gateway (the controller's addre
 attacker probes the engine's outside address, where it is seen as itself.
 """
 
+import json
+import os
 import secrets
+import shutil
 import subprocess
+import sys
 
 import pytest
 import testinfra
@@ -123,7 +127,9 @@ def test_root_login_fails_even_with_a_valid_key(inventory, engine):
 
 def test_password_login_fails_for_a_user_with_a_valid_password(inventory, engine, tmp_path):
     password = secrets.token_urlsafe(16)
+    # In a group AllowGroups admits, so only the refusal of passwords stands between it and a shell.
     engine.run("id pwtest || useradd -m -s /bin/bash pwtest")
+    engine.run_expect([0], "usermod -aG google-sudoers pwtest")
     engine.run_expect([0], f"echo 'pwtest:{password}' | chpasswd")
     askpass = tmp_path / "askpass"
     askpass.write_text(f"#!/bin/sh\necho '{password}'\n")
@@ -162,6 +168,100 @@ def test_weak_cipher_is_refused(inventory):
     res = _ssh(inventory, "ops", "-o", "Ciphers=aes128-cbc")
     assert res.returncode == 255
     assert "no matching cipher found" in res.stderr
+
+
+def test_a_valid_key_outside_the_allowed_groups_is_refused(inventory, engine):
+    # prepare.yml gave `outsider` (in no allowed group) the lab key; sshd's AllowGroups refuses it.
+    assert engine.file("/home/outsider/.ssh/authorized_keys").exists
+    res = _ssh(inventory, "outsider")
+    assert res.returncode == 255
+    assert "Permission denied" in res.stderr
+    # sshd's own lines only (-t sshd): sudo logs this very command line, pattern included.
+    log = engine.check_output("journalctl -u ssh -t sshd --no-pager -o cat | grep -F 'User outsider from' | tail -n 1")
+    assert "not allowed because none of user's groups are listed in AllowGroups" in log
+
+
+POLICY = os.path.join(os.path.dirname(__file__), "..", "files", "ssh-audit-policy.txt")
+
+
+def _ssh_audit_policy(ip):
+    """ssh-audit's policy check (-P) of ip:22, as JSON. --skip-rate-test: its burst of 38 connections
+    is what the firewall's SSH meter is for (tested on its own), and would use up the controller's share."""
+    tool = shutil.which("ssh-audit", path=os.path.dirname(sys.executable)) or "ssh-audit"
+    res = subprocess.run([tool, "--skip-rate-test", "-j", "-P", POLICY, ip],
+                         capture_output=True, text=True, timeout=120, check=False)
+    return res.returncode, json.loads(res.stdout)
+
+
+def test_ssh_audit_passes_the_hardened_policy(inventory):
+    # Exact algorithm lists, ed25519 and RSA host keys only (no ECDSA), no compression, a banner
+    # without Debian's patch level.
+    rc, report = _ssh_audit_policy(inventory[1]["hosts"]["sec-engine"]["ansible_host"])
+    assert report["errors"] == []
+    assert report["passed"] is True
+    assert rc == 0
+
+
+def test_ssh_audit_policy_fails_a_stock_sshd(inventory):
+    # The attacker runs Debian's sshd as shipped: the same policy must catch what the baseline removes.
+    rc, report = _ssh_audit_policy(inventory[1]["hosts"]["sec-outside"]["ansible_host"])
+    assert rc != 0
+    assert report["passed"] is False
+    failed = {e["mismatched_field"] for e in report["errors"]}
+    assert {"Banner", "Compression", "Host keys", "Key exchanges", "MACs"} <= failed
+
+
+def test_idle_sessions_are_reaped_and_startups_capped(engine):
+    cfg = dict(line.split(" ", 1) for line in engine.check_output("sshd -T").splitlines() if " " in line)
+    assert int(cfg["clientaliveinterval"]) > 0
+    assert int(cfg["clientalivecountmax"]) > 0
+    assert cfg["persourcemaxstartups"] != "none"
+    assert cfg["compression"] == "no"
+
+
+def test_unauthenticated_connections_are_capped_per_source(peer, engine, addresses):
+    # The handshake flood (DHEat) needs many handshakes at once from one source: sshd serves at
+    # most PerSourceMaxStartups of them (the rest are closed before the banner).
+    cap = int(engine.check_output("sshd -T | awk '/^persourcemaxstartups /{print $2}'"))
+    tries = cap + 2
+    code = ("import socket, time\n"
+            "socks = []\n"
+            f"for _ in range({tries}):\n"
+            f"    socks.append(socket.create_connection(('{addresses['internal']}', 22), timeout=5))\n"
+            "    time.sleep(0.2)\n"
+            "got = 0\n"
+            "for s in socks:\n"
+            "    try:\n"
+            "        got += s.recv(64).startswith(b'SSH-')\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "print(got)\n")
+    out = peer.run(f"python3 -c \"{code}\"")
+    assert out.rc == 0, out.stderr
+    assert int(out.stdout) == cap
+
+
+# --- kernel network hardening ------------------------------------------------------------------
+
+NET_HARDENING = {
+    "ipv4": {"rp_filter": "1", "accept_redirects": "0", "secure_redirects": "0", "send_redirects": "0",
+             "accept_source_route": "0", "log_martians": "1"},
+    "ipv6": {"accept_redirects": "0", "accept_source_route": "0"},
+}
+
+
+def test_kernel_network_hardening_is_live_on_every_interface(engine):
+    # Per network namespace, so the container applies it too: all, default, lo and each NIC.
+    out = engine.check_output("sysctl -a --pattern '^net[.]ipv[46][.]conf[.]'")
+    live = dict(line.split(" = ", 1) for line in out.splitlines())
+    nics = {key.split(".")[3] for key in live} - {"all", "default", "lo"}
+    assert {"eth0", "eth1"} <= nics  # the engine's internal and outside legs
+    for family, keys in NET_HARDENING.items():
+        for conf in nics | {"all", "default", "lo"}:
+            for key, want in keys.items():
+                assert live[f"net.{family}.conf.{conf}.{key}"] == want, f"net.{family}.conf.{conf}.{key}"
+    dropin = engine.file("/etc/sysctl.d/60-nearzero-network-hardening.conf").content_string
+    assert "net.ipv4.conf.*.accept_redirects = 0" in dropin
 
 
 # --- sudo and least privilege ------------------------------------------------------------------
