@@ -44,25 +44,10 @@ options:
     description: Size of the range in prefix bits (V(16) is Google's advice, V(24) the smallest Cloud SQL takes).
     type: int
     default: 16
-  state:
-    description: V(present) creates or corrects the resource, V(absent) deletes it.
-    type: str
-    choices: [present, absent]
-    default: present
-  wait_timeout:
-    description: Seconds to wait for each Operation before failing with its name.
-    type: float
-    default: 300
-  api_endpoint:
-    description:
-      - Base URL of the Compute Engine API (C(/compute/v1) is appended). Every request, Operation polls included,
-        goes there, never to the host an Operation's C(selfLink) names.
-      - When not set, the environment variable E(GCP_COMPUTE_ENDPOINT) is used.
-    type: str
-    default: https://compute.googleapis.com
 author: nearzero (!UNKNOWN)
 extends_documentation_fragment:
   - nearzero.gcp.gcp_auth.modules
+  - nearzero.gcp.compute_resource
 """
 
 EXAMPLES = r"""
