@@ -149,9 +149,8 @@ options:
               database_version: {description: "Database version.", type: str, default: POSTGRES_16}
               edition:
                 description:
-                  - Cloud SQL edition.
-                  - Not applied yet - provision.yml does not pass it (the cloudsql_instance module has no edition
-                    option), so Cloud SQL's default applies.
+                  - Cloud SQL edition of the primary when it is created (the replica takes it); Cloud SQL's default
+                    (ENTERPRISE) when omitted. ENTERPRISE_PLUS needs a C(db-perf-optimized-N-*) tier.
                 type: str
                 choices: [ENTERPRISE, ENTERPRISE_PLUS]
           replica:

@@ -60,6 +60,14 @@ options:
       - Database version of a primary to create (for example V(POSTGRES_16)). Replicas take their primary's.
       - Never changed on an existing instance (a major version upgrade is a separate, deliberate operation).
     type: str
+  edition:
+    description:
+      - Cloud SQL edition of a primary to create; Cloud SQL's default when omitted (V(ENTERPRISE)). V(ENTERPRISE_PLUS)
+        needs a C(db-perf-optimized-N-*) tier. Replicas take their primary's edition.
+      - Never changed on an existing instance (changing it restarts the instance, a deliberate operation); a
+        different edition there is reported as a warning.
+    type: str
+    choices: [ENTERPRISE, ENTERPRISE_PLUS]
   private_network:
     description:
       - VPC for private services access, C(projects/P/global/networks/N).
@@ -423,6 +431,8 @@ class Converge:
             if primary_mode:
                 settings["ipConfiguration"].setdefault("serverCaMode", primary_mode)
             region = params["region"] or primary["region"]
+            if primary["settings"].get("edition"):
+                settings["edition"] = primary["settings"]["edition"]
             body = {"name": name, "masterInstanceName": master, "region": region,
                     "databaseVersion": primary["databaseVersion"],
                     "settings": dict(settings, tier=params["tier"] or primary["settings"]["tier"])}
@@ -435,6 +445,8 @@ class Converge:
                           f"should exist, check the name with `gcloud sql instances list --project {project}`.")
             settings = wanted_settings(params, False)
             settings["ipConfiguration"].setdefault("serverCaMode", NEW_PRIMARY_CA_MODE)
+            if params["edition"]:
+                settings["edition"] = params["edition"]
             body = {"name": name, "region": params["region"], "databaseVersion": params["database_version"],
                     "settings": dict(settings, tier=params["tier"])}
             what = f"primary {params['database_version']} ({params['tier']}) in {params['region']}"
@@ -502,6 +514,11 @@ class Converge:
             instance = self.api.get_instance(self.project, self.name)
             if instance is None:
                 instance = self.create()
+            elif params["edition"] and instance["settings"].get("edition", "ENTERPRISE") != params["edition"]:
+                self.module.warn(
+                    f"Cloud SQL instance '{self.name}' is {instance['settings'].get('edition', 'ENTERPRISE')}, not "
+                    f"{params['edition']}: the edition is not changed on an existing instance (it restarts it). Change "
+                    f"it deliberately (gcloud sql instances patch {self.name} --edition=...), or set edition to match.")
             is_replica = bool(instance.get("masterInstanceName"))
             if params["promote"] and is_replica:
                 instance = self.promote(instance)
@@ -524,6 +541,7 @@ def main() -> None:
             "region": {"type": "str"},
             "tier": {"type": "str"},
             "database_version": {"type": "str"},
+            "edition": {"type": "str", "choices": ["ENTERPRISE", "ENTERPRISE_PLUS"]},
             "private_network": {"type": "str"},
             "public_ip": {"type": "bool", "default": False},
             "ssl_mode": {"type": "str", "default": "ENCRYPTED_ONLY", "choices": SSL_MODES},

@@ -1,5 +1,7 @@
 """cloudsql_instance against the emulator: policy by merge PATCH, check/diff, replicas, promotion, errors."""
 
+import json
+
 import pytest
 
 POLICY = {
@@ -239,6 +241,27 @@ def test_creates_a_private_primary_with_the_policy(run_module, sql, emulator):
     assert created["settings"]["deletionProtectionEnabled"] is True
     failed, again = run_module("cloudsql_instance", dict(args, name="db-new", **PRIMARY, **policy))
     assert not failed and not again["changed"] and again["changes"] == []
+
+
+def test_edition_is_set_at_creation_the_replica_takes_it_and_it_is_never_changed(run_module, sql, emulator):
+    store, args = sql
+    policy = dict(POLICY, backups=dict(POLICY["backups"], location="eu"))
+    plus = dict(PRIMARY, tier="db-perf-optimized-N-4", edition="ENTERPRISE_PLUS")
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-plus", **plus, **policy))
+    assert not failed, result["msg"]
+    assert store.instances[("p1", "db-plus")]["settings"]["edition"] == "ENTERPRISE_PLUS"
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-plus-eu", master_instance="db-plus",
+                                                          region="europe-west4", **POLICY))
+    assert not failed, result["msg"]
+    assert store.instances[("p1", "db-plus-eu")]["settings"]["edition"] == "ENTERPRISE_PLUS"
+    # an existing instance keeps its edition: a warning says what it would take, nothing is sent
+    before = len(emulator.requests)
+    failed, result = run_module("cloudsql_instance", dict(args, name="db-plus", **dict(plus, edition="ENTERPRISE"),
+                                                          **policy))
+    assert not failed and not result["changed"]
+    assert "is ENTERPRISE_PLUS, not ENTERPRISE" in json.dumps(result.get("warnings"))
+    assert not [r for r in emulator.requests[before:] if r.method in ("PATCH", "POST")]
+    assert store.instances[("p1", "db-plus")]["settings"]["edition"] == "ENTERPRISE_PLUS"
 
 
 def test_missing_primary_without_creation_options_names_them(run_module, sql, emulator):
