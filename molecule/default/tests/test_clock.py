@@ -72,7 +72,8 @@ def test_the_production_budget_fails_in_the_lab_and_names_the_fix(tmp_path):
     env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"))
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(LAB / "inventory.yml"),
-                           "-l", name, str(playbook), "-e", "base_time_max_error_bound_us=100"],
+                           "-l", name, str(playbook), "-e", "base_time_max_error_bound_us=100",
+                           "-e", "base_time_sync_wait_s=3"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0, proc.stdout[-2000:]
     assert "Time is not trustworthy" in proc.stdout and "base_time_max_error_bound_us=100" in proc.stdout
