@@ -214,7 +214,8 @@ def test_the_demo_topology_starts_the_architecture_hosts_for_molecule():
     topology = lab_tool.load_topology(LABCTL.parent / "topology.yml")
     assert topology["networks"]["internal"]["subnet"] == "10.89.7.0/24"
     hosts = {h["name"]: h for h in topology["hosts"]}
-    assert list(hosts) == ["engine-us-1", "engine-us-2", "db-us-1", "db-eu-1"]
+    assert list(hosts) == ["engine-us-1", "engine-us-2", "mon-us-1", "db-us-1", "db-eu-1"]
+    assert hosts["mon-us-1"]["labels"] == {"role": "monitoring", "env": "lab"}
     assert hosts["engine-us-1"]["gpus"] == [{"type": "nvidia-h100-80gb", "count": 1}]
     assert hosts["engine-us-2"]["labels"] == {"role": "trading-engine", "env": "lab"}
     assert hosts["db-us-1"]["labels"] == {"role": "database", "env": "lab", "cloudsql": "primary"}
@@ -228,8 +229,9 @@ def test_the_demo_topology_starts_the_architecture_hosts_for_molecule():
 @pytest.mark.parametrize(
     ("found", "rc", "needle"),
     [
-        (["engine-us-1", "engine-us-2", "db-us-1", "db-eu-1"], 0, "the 4 hosts provision.yml created"),
-        (["engine-us-1", "db-us-1", "db-eu-1", "stray-1"], 1, "missing: ['engine-us-2'], extra: ['stray-1']"),
+        (["engine-us-1", "engine-us-2", "mon-us-1", "db-us-1", "db-eu-1"], 0, "the 5 hosts provision.yml created"),
+        (["engine-us-1", "mon-us-1", "db-us-1", "db-eu-1", "stray-1"], 1,
+         "missing: ['engine-us-2'], extra: ['stray-1']"),
     ],
 )
 def test_the_demo_checks_the_inventory_against_the_architecture(found, rc, needle):
