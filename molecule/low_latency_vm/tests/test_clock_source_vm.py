@@ -10,9 +10,6 @@ chrony keep NTP; the choice of ptp_kvm itself is proven by tests/unit/plugins/mo
 
 import json
 
-import pytest
-from testinfra.modules.ansible import AnsibleException
-
 testinfra_hosts = ["ansible://role_trading_engine"]
 
 
@@ -25,10 +22,3 @@ def test_a_tcg_vm_has_no_kvm_ptp_clock_and_keeps_ntp(host):
     assert "modprobe ptp_kvm failed" in result["reason"] or "offers no PTP clock" in result["reason"]
     names = host.run("cat /sys/class/ptp/*/clock_name 2>/dev/null").stdout
     assert "KVM virtual PTP" not in names
-
-
-def test_requiring_ptp_kvm_on_it_fails_with_the_fix(host):
-    with pytest.raises(AnsibleException) as failed:
-        host.ansible("nearzero.gcp.clock_source", "mode=ptp_kvm", check=False, become=True)
-    message = failed.value.result.get("msg", "")
-    assert "no KVM PTP clock" in message and "base_time_ptp_kvm" in message and "accurate time" in message
