@@ -220,6 +220,16 @@ class Chaos:
         container = self.args.containers[host]
         subprocess.run(["podman", "restart", "-t", "10", container], env={**os.environ, **self.podman_env()},
                        check=True, capture_output=True, timeout=120)
+        # A VM's boot applies /etc/sysctl.d to its own network stack; a restarted lab container comes back
+        # with /proc/sys/net read-only: the lab makes it writable again (as at `labctl up`) and applies it.
+        sys.path.insert(0, str(self.project / "dev" / "lab"))
+        try:
+            import labctl
+        finally:
+            sys.path.pop(0)
+        labctl.wait_for(lambda: labctl.container_booted(container), 90, f"systemd in {container} to boot again")
+        labctl.writable_net_sysctls(container)
+        labctl.podman("exec", container, "sh", "-c", "sysctl --system >/dev/null 2>&1 || true")
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:

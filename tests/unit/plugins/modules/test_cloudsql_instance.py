@@ -254,13 +254,22 @@ def test_edition_is_set_at_creation_the_replica_takes_it_and_it_is_never_changed
                                                           region="europe-west4", **POLICY))
     assert not failed, result["msg"]
     assert store.instances[("p1", "db-plus-eu")]["settings"]["edition"] == "ENTERPRISE_PLUS"
-    # an existing instance keeps its edition: a warning says what it would take, nothing is sent
+    # an existing instance keeps its edition: a warning says what it would take, nothing is sent (run as Ansible
+    # runs it: in-process runs share ansible's global warning list, so the warning is read from ansible's output)
+    import subprocess
+
+    from tests.unit.plugins.gce_helpers import BIN, ROOT, base_env
+
     before = len(emulator.requests)
-    failed, result = run_module("cloudsql_instance", dict(args, name="db-plus", **dict(plus, edition="ENTERPRISE"),
-                                                          **policy))
-    assert not failed and not result["changed"]
-    assert "is ENTERPRISE_PLUS, not ENTERPRISE" in json.dumps(result.get("warnings"))
-    assert not [r for r in emulator.requests[before:] if r.method in ("PATCH", "POST")]
+    module_args = dict(args, name="db-plus", **dict(plus, edition="ENTERPRISE"), **policy)
+    proc = subprocess.run([str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+                           "-e", f"ansible_python_interpreter={BIN / 'python'}",
+                           "-m", "nearzero.gcp.cloudsql_instance", "-a", json.dumps(module_args)],
+                          cwd=ROOT, env=base_env(), capture_output=True, text=True, timeout=300, check=False)
+    output = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 0 and '"changed": false' in output, output[-2000:]
+    assert "'db-plus' is ENTERPRISE_PLUS, not ENTERPRISE" in output and "--edition" in output, output[-2000:]
+    assert not [r for r in emulator.requests[before:] if r.method in ("PATCH", "POST") and r.path != "/token"]
     assert store.instances[("p1", "db-plus")]["settings"]["edition"] == "ENTERPRISE_PLUS"
 
 
