@@ -99,7 +99,17 @@ fi
 printf '\n=== summary (%s phases at a time after the linters; %s s in all)\n' "$jobs_max" "$SECONDS"
 printf '%s\n' "${summary[@]}"
 if ((${#failed[@]})); then
-  printf 'make test: FAILED phases: %s\n' "${failed[*]}"
+  # Where each failed phase broke, right under the summary: a CI report that keeps only the end of
+  # the output still names the cause (the whole log is printed above, under the phase's line).
+  for name in "${failed[@]}"; do
+    [[ -f $logs/$name.log ]] || continue
+    printf '\n=== why %s failed (its first failure lines, then its last lines; whole log above)\n' "$name"
+    sed 's/\x1b\[[0-9;]*m//g' "$logs/$name.log" |
+      grep -E -m 12 'fatal:|FAILED!|ERROR|Error:|AssertionError|assert |[0-9]+ failed' || true
+    echo '...'
+    sed 's/\x1b\[[0-9;]*m//g' "$logs/$name.log" | tail -n 25
+  done
+  printf '\nmake test: FAILED phases: %s\n' "${failed[*]}"
   exit 1
 fi
 echo "make test: all phases passed"
