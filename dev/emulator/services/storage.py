@@ -1,4 +1,4 @@
-"""Cloud Storage JSON API v1: ``objects.get`` (metadata, or the content with ``alt=media``).
+"""Cloud Storage JSON API v1: ``objects.get`` (metadata or content) and ``objects.insert`` (media upload).
 
 Enough for downloading release artifacts from ``gs://`` URLs the way the real API serves them:
 ``GET /storage/v1/b/{bucket}/o/{object}`` answers the object resource (``size`` as a string,
@@ -6,7 +6,16 @@ Enough for downloading release artifacts from ``gs://`` URLs the way the real AP
 ``ifGenerationMatch`` and ``generation`` are honoured; a missing bucket or object gets the 404
 body Cloud Storage sends.
 
-Tests and scripts add objects with ``emulator.services["storage"].put(bucket, name, data)``.
+Uploads (``POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=...``, the body is the
+object's bytes) write a new generation, as Cloud Storage does; with ``ifGenerationMatch`` the write
+happens only if the live generation is that number (``0``: only if no live object exists), checked
+and applied under one lock, else HTTP 412 ``conditionNotMet``: two writers that read the same
+generation cannot both win. The upload route carries media, not the Object resource, so its body is
+not checked against the discovery document's request schema (google=False); its scopes are checked.
+
+Tests and scripts add objects with ``emulator.services["storage"].put(bucket, name, data)``; a lab
+creates a bucket (what an operator does once with gcloud) with ``POST /_emulator/storage/buckets``
+and ``{"name": BUCKET}``.
 """
 
 from __future__ import annotations
@@ -96,6 +105,23 @@ class StorageStore:
             objects[name] = StoredObject(bucket, name, bytes(data), content_type, generation, time.time())
             return {"bucket": bucket, "name": name, "generation": generation}
 
+    def insert(self, bucket: str, name: str, data: bytes, content_type: str,
+               if_generation_match: int | None = None) -> StoredObject:
+        """Write a new generation of an existing bucket's object, if ``if_generation_match`` holds (412 if not)."""
+        with self._lock:
+            objects = self.buckets.get(bucket)
+            if objects is None:
+                raise ApiError(404, "The specified bucket does not exist.", "notFound")
+            old = objects.get(name)
+            live = old.generation if old else 0
+            if if_generation_match is not None and if_generation_match != live:
+                raise ApiError(412, "At least one of the pre-conditions you specified did not hold.",
+                               "conditionNotMet")
+            generation = max(time.time_ns() // 1000, live + 1)
+            stored = StoredObject(bucket, name, bytes(data), content_type, generation, time.time())
+            objects[name] = stored
+            return stored
+
     def get(self, bucket: str, name: str) -> StoredObject:
         with self._lock:
             objects = self.buckets.get(bucket)
@@ -135,7 +161,34 @@ def register(router, emulator):
             raise invalid_value("alt", alt, "Use json or media.")
         return Response(body=found.resource(call.emulator.url))
 
+    def insert_object(call):
+        upload_type = call.arg("uploadType")
+        if upload_type != "media":
+            raise invalid_value("uploadType", upload_type or "",
+                                "This emulator serves simple media uploads only: use uploadType=media.")
+        name = call.arg("name")
+        if not name:
+            raise ApiError(400, "Required parameter: name", "required")
+        wanted = call.arg("ifGenerationMatch")
+        if wanted is not None and not wanted.isdigit():
+            raise invalid_value("ifGenerationMatch", wanted, "It must be an integer.")
+        content_type = call.request.headers.get("content-type") or "application/octet-stream"
+        stored = store.insert(call.params["bucket"], name, call.request.raw_body, content_type,
+                              int(wanted) if wanted is not None else None)
+        return Response(body=stored.resource(call.emulator.url))
+
+    def add_bucket(call):
+        spec = call.request.json()
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if not isinstance(name, str) or not name:
+            raise ApiError(400, 'Send {"name": BUCKET}.', "invalid")
+        store.add_bucket(name)
+        return Response(body={"name": name})
+
     for prefix in ("/storage/v1", "/download/storage/v1"):
         router.add("GET", prefix + r"/b/(?P<bucket>[^/]+)/o/(?P<object>.+)", get_object, kind="storage.objects.get",
                    scopes=STORAGE_SCOPES)
+    router.add("POST", r"/upload/storage/v1/b/(?P<bucket>[^/]+)/o", insert_object, kind="storage.objects.insert",
+               scopes=STORAGE_SCOPES[1:], google=False)
+    router.add("POST", r"/_emulator/storage/buckets", add_bucket, kind="emulator.storage", auth=False, google=False)
     return store
