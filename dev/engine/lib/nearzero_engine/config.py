@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,9 +46,16 @@ class MetricsConfig:
 
 @dataclass(frozen=True)
 class OrdersConfig:
-    """The order path: one order every ``every_ticks`` turns of the trading loop (0: none)."""
+    """The order path: one order every ``every_ticks`` turns of the trading loop (0: none).
+
+    ``table`` empty: each order is a ``SELECT`` echoing its number (a round trip, nothing stored).
+    Set: each order is a row ``(host, seq)`` inserted into that table (columns ``host text``,
+    ``seq bigint``; created by the operator, the engine only inserts), so a drill can tell which
+    engine wrote where.
+    """
 
     every_ticks: int = 10
+    table: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,10 @@ class ThreadsConfig:
 @dataclass(frozen=True)
 class EngineConfig:
     tick_ms: int = 100
+    # active: trades (emits orders). standby: a regional standby, ready and read-only: its database
+    # sessions are read-only (default_transaction_read_only), it emits no order, and it is ready as
+    # soon as its database answers, replica or primary (the role README's engine contract).
+    mode: str = "active"
     state_dir: str = ""
     health: HealthConfig = field(default_factory=HealthConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -85,13 +97,13 @@ class EngineConfig:
 
 _SECTIONS = {"health": HealthConfig, "database": DatabaseConfig, "threads": ThreadsConfig, "metrics": MetricsConfig,
              "orders": OrdersConfig}
-_TOP = {"tick_ms": int, "state_dir": str}
+_TOP = {"tick_ms": int, "state_dir": str, "mode": str}
 _TYPES = {
     HealthConfig: {"listen": str, "port": int},
     DatabaseConfig: {"required": bool, "service": str, "check_interval_s": (int, float), "connect_timeout_s": int},
     ThreadsConfig: {"trading_cpu": int, "service_cpu": int, "trading_fifo_priority": int, "service_nice": int},
     MetricsConfig: {"listen": str, "port": int},
-    OrdersConfig: {"every_ticks": int},
+    OrdersConfig: {"every_ticks": int, "table": str},
 }
 
 
@@ -134,6 +146,12 @@ def parse(document: dict, source: str = "config") -> EngineConfig:
         raise ConfigError(f"{source}: metrics.port must be 1-65535, not {cfg.metrics.port}")
     if cfg.orders.every_ticks < 0:
         raise ConfigError(f"{source}: orders.every_ticks must be 0 (no orders) or more, not {cfg.orders.every_ticks}")
+    if cfg.mode not in ("active", "standby"):
+        raise ConfigError(f"{source}: mode must be 'active' (trades) or 'standby' (ready, read-only, no orders), "
+                          f"not {cfg.mode!r}")
+    if cfg.orders.table and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", cfg.orders.table):
+        raise ConfigError(f"{source}: orders.table must be a plain lowercase table name (letters, digits, _), "
+                          f"not {cfg.orders.table!r}")
     if cfg.tick_ms < 1:
         raise ConfigError(f"{source}: tick_ms must be at least 1, not {cfg.tick_ms}")
     if cfg.database.check_interval_s <= 0 or cfg.database.connect_timeout_s < 1:

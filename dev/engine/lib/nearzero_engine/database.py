@@ -13,8 +13,12 @@ import time
 from dataclasses import dataclass
 
 
-def connect(service: str, connect_timeout: int, interval: float):
-    """An autocommit libpq connection to ``service`` that notices a vanished server quickly."""
+def connect(service: str, connect_timeout: int, interval: float, read_only: bool = False):
+    """An autocommit libpq connection to ``service`` that notices a vanished server quickly.
+
+    ``read_only``: every transaction of the session is read-only (a standby engine), so the server
+    refuses any write it might attempt, whether it is a replica or a primary.
+    """
     import psycopg2
 
     # tcp_user_timeout and keepalives: when the server vanishes (its region goes down, packets
@@ -23,7 +27,8 @@ def connect(service: str, connect_timeout: int, interval: float):
     # a stop wait for systemd's TimeoutStopSec
     conn = psycopg2.connect(service=service, connect_timeout=connect_timeout, application_name="nearzero-engine",
                             tcp_user_timeout=connect_timeout * 1000, keepalives=1,
-                            keepalives_idle=max(1, int(interval)), keepalives_interval=1, keepalives_count=3)
+                            keepalives_idle=max(1, int(interval)), keepalives_interval=1, keepalives_count=3,
+                            options="-c default_transaction_read_only=on" if read_only else "")
     conn.autocommit = True
     return conn
 
@@ -38,8 +43,9 @@ class DbState:
 class DatabaseMonitor:
     """Checks the database every ``interval`` seconds in a background thread."""
 
-    def __init__(self, service: str, interval: float, connect_timeout: int, log):
+    def __init__(self, service: str, interval: float, connect_timeout: int, log, read_only: bool = False):
         self.service = service
+        self.read_only = read_only
         self.interval = interval
         self.connect_timeout = connect_timeout
         self.log = log
@@ -64,13 +70,16 @@ class DatabaseMonitor:
             return state
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = connect(self.service, self.connect_timeout, self.interval)
+                self._conn = connect(self.service, self.connect_timeout, self.interval, self.read_only)
             with self._conn.cursor() as cur:
-                cur.execute("SELECT 1")
-                cur.fetchone()
+                cur.execute("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')")
+                in_recovery, read_only = cur.fetchone()
             params = self._conn.get_dsn_parameters()
+            server = "replica" if in_recovery else "primary"
+            session = "read-only" if read_only == "on" else "read-write"
             state = DbState(True, f"connected to {params.get('host', '?')}:{params.get('port', '?')}"
-                                  f"/{params.get('dbname', '?')} (sslmode={params.get('sslmode', '?')})", time.time())
+                                  f"/{params.get('dbname', '?')} (sslmode={params.get('sslmode', '?')}; {server}, "
+                                  f"{session} session)", time.time())
         except psycopg2.Error as exc:
             self._drop()
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

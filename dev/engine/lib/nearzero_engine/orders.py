@@ -3,9 +3,10 @@
 The reference engine has no market. Its order path stands in for a real one with the same shape:
 the trading loop emits an order (a sequence number and a monotonic timestamp) without waiting;
 the order thread picks it up, makes the database round trip a real engine makes to record an
-order (here ``SELECT %s`` echoing the order's number on its own libpq connection, so a slow or
-cross-region database shows up) and acknowledges it. The time from emission to acknowledgement
-goes into ``nearzero_engine_order_latency_seconds``; the round trip alone into
+order (``SELECT %s`` echoing the order's number on its own libpq connection, so a slow or
+cross-region database shows up; with ``orders.table`` set, an ``INSERT`` of ``(host, seq)`` into that
+table, so a drill can see which engine wrote on which server) and acknowledges it. The time from
+emission to acknowledgement goes into ``nearzero_engine_order_latency_seconds``; the round trip alone into
 ``nearzero_engine_database_roundtrip_seconds``.
 
 The trading loop never blocks on the order path: while an order is in flight the next one is
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import socket
 import threading
 import time
 
@@ -26,8 +28,10 @@ from .metrics import Histogram
 class OrderPath:
     """One order in flight at a time, through the database when ``service`` is set."""
 
-    def __init__(self, service: str | None, connect_timeout: int, interval: float):
+    def __init__(self, service: str | None, connect_timeout: int, interval: float, table: str = ""):
         self.service = service
+        self.table = table
+        self.host = socket.gethostname()
         self.connect_timeout = connect_timeout
         self.interval = interval
         self.latency = Histogram("nearzero_engine_order_latency_seconds",
@@ -73,7 +77,12 @@ class OrderPath:
             self._conn = connect(self.service, self.connect_timeout, self.interval)
         started = time.monotonic()
         with self._conn.cursor() as cur:
-            cur.execute("SELECT %s", (seq,))
+            if self.table:
+                # the name was checked against a plain identifier pattern when the configuration loaded
+                cur.execute(f"INSERT INTO {self.table} (host, seq) VALUES (%s, %s) RETURNING seq",  # noqa: S608
+                            (self.host, seq))
+            else:
+                cur.execute("SELECT %s", (seq,))
             echoed = cur.fetchone()[0]
         self.roundtrip.observe(time.monotonic() - started)
         if echoed != seq:

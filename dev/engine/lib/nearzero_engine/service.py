@@ -8,8 +8,8 @@ Lifecycle under systemd (``Type=notify``):
    ``threads`` says (exit 2 when refused), then send ``READY=1``: the process is up; whether it
    can trade is what ``/healthz/ready`` says;
 3. turn the trading loop every ``tick_ms``, emitting an order every ``orders.every_ticks``
-   turns; the loop, and only the loop, pings the watchdog, so a wedged loop gets the process
-   killed and restarted by systemd;
+   turns (none in ``mode: standby``, whose database sessions are read-only); the loop, and only
+   the loop, pings the watchdog, so a wedged loop gets the process killed and restarted by systemd;
 4. on SIGTERM or SIGINT: ``STOPPING=1``, finish the current tick, close the database
    connection and the health server, exit 0.
 """
@@ -74,10 +74,12 @@ class Engine:
         self.started_at = time.time()
         self.last_tick = 0.0
         self.ticks = 0
+        self.standby = cfg.mode == "standby"
         self.db = (DatabaseMonitor(cfg.database.service, cfg.database.check_interval_s,
-                                   cfg.database.connect_timeout_s, LOG) if cfg.database.required else None)
+                                   cfg.database.connect_timeout_s, LOG, read_only=self.standby)
+                   if cfg.database.required else None)
         self.orders = OrderPath(cfg.database.service if cfg.database.required else None,
-                                cfg.database.connect_timeout_s, cfg.database.check_interval_s)
+                                cfg.database.connect_timeout_s, cfg.database.check_interval_s, cfg.orders.table)
         self.health = HealthServer(cfg.health.listen, cfg.health.port, self.report, LOG, self.identity, self.metrics)
         self.metrics_server = (HealthServer(cfg.metrics.listen, cfg.metrics.port, self.report, LOG,
                                             metrics=self.metrics, metrics_only=True, name="metrics-http")
@@ -116,7 +118,7 @@ class Engine:
             if not state.ok:
                 reasons.append(f"database: {state.detail}")
         ready = live and not reasons
-        body = {"live": live, "ready": ready, "reasons": reasons, **self.identity(),
+        body = {"live": live, "ready": ready, "reasons": reasons, "mode": self.cfg.mode, **self.identity(),
                 "uptime_s": round(now - self.started_at, 3), "ticks": self.ticks, "database": db,
                 "threads": self.threads}
         return live, ready, body
@@ -165,8 +167,8 @@ class Engine:
         self._write_state()
         self.last_tick = time.time()
         host, port = self.health.address
-        LOG.info("engine %s (release %s, config sha256 %s) up; health on http://%s:%d/healthz/ready", __version__,
-                 release_name(), self.cfg.digest[:12], host, port)
+        LOG.info("engine %s (release %s, config sha256 %s, mode %s) up; health on http://%s:%d/healthz/ready",
+                 __version__, release_name(), self.cfg.digest[:12], self.cfg.mode, host, port)
         for thread in self.threads:
             LOG.info("thread %s", " ".join(f"{k}={v}" for k, v in thread.items()))
         self.notifier.ready(f"serving health on {host}:{port}")
@@ -174,7 +176,8 @@ class Engine:
         interval = self.notifier.watchdog_interval
         next_ping = 0.0
         last_status = None
-        every = self.cfg.orders.every_ticks
+        # a standby emits no order: it only keeps its read-only connection warm
+        every = 0 if self.standby else self.cfg.orders.every_ticks
         while not self.stop_event.wait(tick):
             self.ticks += 1
             if every and self.ticks % every == 0:
