@@ -90,7 +90,7 @@ def test_bad_url_is_refused_before_any_request(emulator, tmp_path, src, message)
 
 
 def test_access_token_never_reaches_output(bucket, tmp_path):
-    token = "ya29.secret-token-for-the-test"
+    token = "storage-reader-credential-for-the-test"
     bucket.add_access_token(token, scopes=["https://www.googleapis.com/auth/devstorage.read_only"])
     proc, out = run(src="gs://nz-releases/engine/nearzero-engine-1.0.0.tar.gz", dest=str(tmp_path / "a"),
                     sha256=SHA, auth_kind="accesstoken", access_token=token, endpoint=bucket.url)
