@@ -422,6 +422,57 @@ def host_change(lab_dir: Path, name: str, action: str) -> dict:
     return {"container": ctr, "ip": primary_ip(record)}
 
 
+CUT_TABLE = "nz_lab_cut"
+# Drops every packet the host receives and every packet it sends, except on loopback, ahead of any
+# table the host's own firewall loads (priority -300): its region is down, as seen from everywhere.
+CUT_RULES = (f"table inet {CUT_TABLE} {{\n"
+             "  chain input { type filter hook input priority -300; policy drop; iif \"lo\" accept; }\n"
+             "  chain output { type filter hook output priority -300; policy drop; oif \"lo\" accept; }\n"
+             "}\n")
+
+
+def region_of(zone: str) -> str:
+    """``us-east4-a`` -> ``us-east4``."""
+    return zone.rsplit("-", 1)[0]
+
+
+def cut_hosts(lab_dir: Path, names: list[str], region: str, restore: bool) -> list[dict]:
+    """Cut hosts of a running lab off from everything (or restore them): a region outage.
+
+    The hosts are named, or chosen by region (every host whose zone is in it). A cut host keeps
+    running, as the VMs of a region that lost its network do: its processes go on and believe what
+    they believed; nothing reaches it and nothing it sends leaves. Both directions are dropped
+    inside the host's own network namespace by an nftables table of the lab's; restore deletes
+    that table. Each is idempotent. Returns, per host, its name, container, address and whether it
+    is cut now.
+    """
+    lab, state, _ = lab_state(lab_dir)
+    records = load_hosts(state)
+    if region:
+        chosen = [r for r in records if region_of(r["host"].get("zone", "")) == region]
+        if not chosen:
+            regions = sorted({region_of(r["host"].get("zone", "")) for r in records})
+            raise LabError(f"lab {lab} has no host in region {region!r} (its regions: {', '.join(regions)})")
+    else:
+        by_name = {r["host"]["name"]: r for r in records}
+        unknown = [n for n in names if n not in by_name]
+        if unknown or not names:
+            raise LabError(f"lab {lab} has no host {', '.join(unknown) or '(none named)'}; its hosts: "
+                           f"{', '.join(sorted(by_name))}. Fix: name them with --hosts a,b or choose --region")
+        chosen = [by_name[n] for n in names]
+    out = []
+    for record in chosen:
+        ctr = record["ctr"]
+        present = CUT_TABLE in podman("exec", ctr, "nft", "list", "tables")
+        if restore and present:
+            podman("exec", ctr, "nft", "delete", "table", "inet", CUT_TABLE)
+        elif not restore and not present:
+            podman("exec", "-i", ctr, "nft", "-f", "-", stdin=CUT_RULES)
+        out.append({"name": record["host"]["name"], "container": ctr, "ip": primary_ip(record), "cut": not restore,
+                    "changed": present == restore})
+    return out
+
+
 def writable_net_sysctls(ctr: str) -> None:
     """Make /proc/sys/net writable inside the container, as systemd-nspawn does.
 
@@ -575,6 +626,13 @@ def main() -> int:
     hst.add_argument("--spec",
                      help="add: the host as JSON {name, zone, machine_type, labels, tags, gpus, networks, ip}")
     hst.add_argument("--name", help="stop/start/remove: the host's name")
+    for verb, what in (("cut", "cut hosts of a running lab off from everything (a region outage)"),
+                       ("restore", "give cut hosts their network back")):
+        cut = sub.add_parser(verb, help=what)
+        cut.add_argument("--lab-dir", required=True, help="the lab's state directory (.lab/NAME)")
+        which = cut.add_mutually_exclusive_group(required=True)
+        which.add_argument("--hosts", help="comma-separated host names")
+        which.add_argument("--region", help="every host whose zone is in this region (like us-east4)")
     dwn = sub.add_parser("down", help="remove everything a lab made")
     dwn.add_argument("--lab", default="demo")
     sub.add_parser("doctor", help="check that podman can start containers")
@@ -593,6 +651,9 @@ def main() -> int:
                 if not args.name:
                     raise LabError(f"host {args.action} needs --name NAME")
                 print(json.dumps(host_change(Path(args.lab_dir), args.name, args.action)))
+        elif args.cmd in ("cut", "restore"):
+            names = [n for n in (args.hosts or "").split(",") if n]
+            print(json.dumps(cut_hosts(Path(args.lab_dir), names, args.region or "", args.cmd == "restore")))
         elif args.cmd == "down":
             down(args.lab)
         else:
