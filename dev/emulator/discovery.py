@@ -80,6 +80,8 @@ METHOD_IDS = {
     "sqladmin.instances.patch": "sql.instances.patch",
     "sqladmin.instances.insert": "sql.instances.insert",
     "sqladmin.instances.promoteReplica": "sql.instances.promoteReplica",
+    "sqladmin.instances.switchover": "sql.instances.switchover",
+    "sqladmin.instances.delete": "sql.instances.delete",
     "sqladmin.instances.listServerCas": "sql.instances.listServerCas",
     "sqladmin.connect.get": "sql.connect.get",
     "sqladmin.operations.get": "sql.operations.get",

@@ -1,7 +1,8 @@
 """Cloud SQL Admin v1 under ``/v1/projects/{project}/``: instances, connect settings, server CAs, operations.
 
 Served: ``instances.get``, ``instances.insert`` (primaries and read replicas), ``instances.patch``
-(merge), ``instances.promoteReplica``, ``instances.listServerCas``, ``connect.get``
+(merge), ``instances.delete``, ``instances.promoteReplica``, ``instances.switchover``, ``instances.listServerCas``,
+``connect.get``
 (``.../connectSettings``) and ``operations.get``; shapes follow ``sqladmin.v1.json``, against which the
 server checks every request before a handler here sees it (``discovery.py``), so this module keeps to
 Cloud SQL's own rules. Every
@@ -26,6 +27,13 @@ Cloud SQL's own rules, beyond the request's shape:
   regional CA and give the instance a ``dnsName``, which their server certificate carries;
 - ``settings.activationPolicy: NEVER`` stops the instance (the DR fence) and ALWAYS starts it again;
   every applied change is appended to ``SqlStore.activation_log``.
+- advanced DR (Enterprise Plus only): ``replicationCluster.failoverDrReplicaName`` on a primary names its DR
+  replica, a cross-region Enterprise Plus replica of it (``drReplica`` and ``psaWriteEndpoint`` are output
+  only); ``instances.switchover`` on that replica needs the primary running, with point-in-time recovery, and
+  swaps the roles: the old primary becomes the DR replica of the new one (backups off), the write endpoint
+  stays with the cluster. An edition changed to ENTERPRISE_PLUS needs a ``db-perf-optimized-N-*`` tier;
+- ``instances.delete`` refuses a protected instance and a primary with replicas; a deleted instance's name
+  is refused (409) for a week, as Cloud SQL does; a replica of a stopped primary is refused.
 
 Lab mode: ``<lab>/cloudsql.json`` (written by the cloudsql_lab role) describes the lab's
 PostgreSQL hosts. They are the instances: private IP = the container's address, server CA mode and
@@ -38,7 +46,12 @@ or answers again. ``instances.insert`` in lab mode (a lab with ``lab.json``, in 
 PostgreSQL host for the new instance (``compute_fleet_lab.LabFleet.add_database_host``): the insert's
 operation is DONE once the host answers, the instance's private IP is the host's address, and the host
 becomes the stand-in when ``dev/playbooks/lab_database.yml`` sets it up. Elsewhere, an instance
-inserted in lab mode that the lab does not hold exists in the API only.
+inserted in lab mode that the lab does not hold exists in the API only. A switchover of two lab instances is
+real: the old primary stops cleanly, the DR replica replays up to its shutdown checkpoint and is promoted
+(a failure before that starts the old primary again), and the old primary's server is rebuilt as a streaming
+replica of the new one (pg_basebackup over TLS, verifying it as its CA mode allows). Deleting a lab instance
+stops its server and keeps its host; a new replica in that host's region is rebuilt there the same way (the host
+keeps its server certificate, so the API serves that certificate's CA mode, CA and DNS name).
 
 Tests drive it through ``emulator.services["sqladmin"]`` (a ``SqlStore``): ``add_instance``,
 ``add_project``, ``deny``, ``fail_next_operation``, ``operation_seconds``, ``stall_operations``,
@@ -101,8 +114,13 @@ SETTABLE = {
     "maxDiskSize",
     "onPremisesConfiguration",
     "tags",
+    "replicationCluster",
 }
 LAB_TIMEOUT = 60.0
+# Cloud SQL refuses a deleted instance's name for a week (the 409 says so)
+NAME_REUSE_DAYS = 7
+ENTERPRISE_PLUS = "ENTERPRISE_PLUS"
+PERF_TIER = "db-perf-optimized-N-"
 
 
 def _now() -> str:
@@ -202,6 +220,14 @@ class SqlStore:
         self._lab_mtime = None
         self._promoted: set[tuple[str, str]] = set()
         self._lab_settings: dict[tuple[str, str], dict] = {}
+        # (project, name) -> when it was deleted: the name cannot be used again for NAME_REUSE_DAYS
+        self.deleted: dict[tuple[str, str], dt.datetime] = {}
+        # lab hosts of deleted instances, PostgreSQL stopped: a new replica in their region is rebuilt on one
+        self.lab_free: list[dict] = []
+        # lab instances whose role changed through the API (switchover, rebuilt replica): name of their
+        # primary (None: a primary), kept over a reload of cloudsql.json
+        self._masters: dict[tuple[str, str], str | None] = {}
+        self._lab_rebuilt: set[tuple[str, str]] = set()
 
     # -- test controls -------------------------------------------------------------------
     def add_project(self, project: str) -> None:
@@ -344,6 +370,10 @@ class SqlStore:
         """The server CAs of the instance's current mode (current first)."""
         return self._ensure_ca(key)
 
+    def ca_pems_of(self, key: tuple[str, str]) -> list[str]:
+        """The CA certificates of the instance's lab server (its lab mode's), for a host that outlives it."""
+        return list(self.ca_sets.get(key, {}).get(self.lab_modes.get(key, INTERNAL_CA), []))
+
     def dns_name(self, key: tuple[str, str]) -> str | None:
         """The instance's dnsName: only in a CAS mode, as Cloud SQL gives one only there."""
         return self.dns_names.get(key) if self.mode(key) in CAS_MODES else None
@@ -382,7 +412,7 @@ class SqlStore:
             lab = json.loads(path.read_text())
             project = lab["project"]
             self.projects.add(project)
-            for key in [k for k in self.lab_containers if k[0] == project]:
+            for key in [k for k in self.lab_containers if k[0] == project and k not in self._lab_rebuilt]:
                 current = self.instances.pop(key, None)
                 if current is not None:
                     self._lab_settings[key] = current["settings"]
@@ -390,8 +420,12 @@ class SqlStore:
             by_host = {spec["host"]: spec["name"] for spec in lab["instances"]}
             for spec in sorted(lab["instances"], key=lambda s: s["role"] != "primary"):
                 key = (project, spec["name"])
+                if key in self.deleted:
+                    continue
                 master = None
-                if spec["role"] == "replica" and key not in self._promoted:
+                if key in self._masters:
+                    master = self._masters[key]
+                elif spec["role"] == "replica" and key not in self._promoted:
                     master = by_host.get(spec.get("primary_host"))
                 # a lab written before the CA modes had one shared CA with the DNS name in every certificate
                 mode = spec.get("serverCaMode", "GOOGLE_MANAGED_CAS_CA")
@@ -420,6 +454,18 @@ class SqlStore:
                 version = spec.get("databaseVersion", "POSTGRES_15").rsplit("_", 1)[-1]
                 self.lab_services[key] = spec.get("service", f"postgresql@{version}-main")
                 self.lab_modes[key] = mode
+            self.relink(project)
+
+    def relink(self, project: str) -> None:
+        """Rebuild every primary's ``replicaNames`` from its replicas' ``masterInstanceName``."""
+        with self.lock:
+            mine = {k: v for k, v in self.instances.items() if k[0] == project}
+            for instance in mine.values():
+                instance.pop("replicaNames", None)
+            for (_, name), instance in sorted(mine.items()):
+                master = (instance.get("masterInstanceName") or "").split(":")[-1]
+                if master and (project, master) in mine:
+                    mine[(project, master)].setdefault("replicaNames", []).append(name)
 
     def _podman(self, container: str, *argv: str, user: str | None = None) -> subprocess.CompletedProcess:
         command = ["podman", "exec", *(["-u", user] if user else []), container, *argv]
@@ -504,6 +550,146 @@ class SqlStore:
             return None
         outcome = "stop" if policy == "NEVER" else "answer"
         return f"{container}: {service} did not {outcome} within {LAB_TIMEOUT:.0f} s: {last}"
+
+    @staticmethod
+    def _cluster_paths(service: str) -> dict:
+        """Debian's paths of the cluster a ``postgresql@<version>-<cluster>`` unit runs."""
+        found = re.fullmatch(r"postgresql@(\d+)-(.+)", service)
+        version, cluster = (found[1], found[2]) if found else ("15", "main")
+        return {
+            "conf": f"/etc/postgresql/{version}/{cluster}",
+            "data": f"/var/lib/postgresql/{version}/{cluster}",
+            "bin": f"/usr/lib/postgresql/{version}/bin",
+        }
+
+    def _podman_input(self, container: str, script: str, data: str, user: str | None = None):
+        """Run ``sh -c script`` in the container with ``data`` on stdin (what must not reach a command line)."""
+        command = ["podman", "exec", "-i", *(["-u", user] if user else []), container, "sh", "-c", script]
+        return subprocess.run(command, input=data, capture_output=True, text=True, timeout=LAB_TIMEOUT, check=False)
+
+    def _replication_password(self) -> str | None:
+        """The lab's replication password (cloudsql_lab keeps it in the lab's secrets directory)."""
+        path = self._lab_file()
+        if path is None or not path.exists():
+            return None
+        lab = json.loads(path.read_text())
+        secret = path.parent / lab.get("secrets_dir", "secrets") / "nearzero-db-replication-password"
+        return secret.read_text().split()[0] if secret.exists() else None
+
+    def rebuild_lab_replica(self, container: str, service: str, primary: tuple[str, str], name: str) -> str | None:
+        """Make the lab server in ``container`` a streaming replica of ``primary``'s lab server.
+
+        Its data directory is replaced by a base backup of the primary (pg_basebackup over TLS, verifying
+        the primary as its CA mode allows: verify-full against its DNS name in a CAS mode, else verify-ca),
+        it becomes a standby streaming from it, and the call returns None once it streams, else the error.
+        """
+        paths = self._cluster_paths(service)
+        password = self._replication_password()
+        if password is None:
+            return "the lab's replication password (secrets/nearzero-db-replication-password) is missing"
+        with self.lock:
+            ip = next(a["ipAddress"] for a in self.instances[primary]["ipAddresses"] if a["type"] == "PRIVATE")
+            ca_pem = self.ca_pems(primary)[0]
+            dns_name = (self.dns_name(primary) or "").rstrip(".")
+        ca_file = f"{paths['conf']}/tls/upstream-ca.crt"
+        conninfo = (
+            f"host={dns_name or ip} hostaddr={ip} port=5432 user=replicator "
+            f"sslmode={'verify-full' if dns_name else 'verify-ca'} "
+            f"sslrootcert={ca_file} application_name={name}"
+        )
+        steps = [
+            self._podman_input(
+                container,
+                f"cat > {ca_file} && chown postgres:postgres {ca_file}",
+                ca_pem,
+            ),
+            self._podman_input(
+                container,
+                "umask 077 && cat > /var/lib/postgresql/.pgpass",
+                f"*:*:replication:replicator:{password}\n",
+                user="postgres",
+            ),
+            self._podman(
+                container,
+                "sh",
+                "-c",
+                f"systemctl stop {service} && rm -rf {paths['data']}"
+                f" && install -d -o postgres -g postgres -m 0700 {paths['data']}",
+            ),
+        ]
+        for res in steps:
+            if res.returncode != 0:
+                return f"preparing {container} as a replica failed: {(res.stderr or res.stdout).strip()[:300]}"
+        res = self._podman(
+            container,
+            "pg_basebackup",
+            f"--dbname={conninfo}",
+            f"--pgdata={paths['data']}",
+            "--wal-method=stream",
+            "--checkpoint=fast",
+            user="postgres",
+        )
+        if res.returncode != 0:
+            return f"pg_basebackup of {container} from {primary[1]} failed: {(res.stderr or res.stdout).strip()[:300]}"
+        # conf.d is read in name order: this file's primary_conninfo wins over nearzero.conf's
+        script = (
+            f"touch {paths['data']}/standby.signal && chown postgres:postgres {paths['data']}/standby.signal"
+            f" && sed -i '/^primary_conninfo/d' {paths['data']}/postgresql.auto.conf"
+            f' && printf "primary_conninfo = \'%s\'\\n" "$1" > {paths["conf"]}/conf.d/zz-nearzero-replica.conf'
+            f" && printf 'auto\\n' > {paths['conf']}/start.conf && systemctl enable --now {service}"
+        )
+        res = self._podman(container, "sh", "-c", script, "rebuild", conninfo)
+        if res.returncode != 0:
+            return f"starting {container} as a replica failed: {(res.stderr or res.stdout).strip()[:300]}"
+
+        def streaming() -> str | None:
+            res = self._psql(container, "select pg_is_in_recovery(), (select status from pg_stat_wal_receiver)")
+            return None if res.stdout.strip() == "t|streaming" else (res.stdout or res.stderr).strip()[:300]
+
+        last = self._poll_lab(streaming)
+        return (
+            None
+            if last is None
+            else f"{container} does not stream from {primary[1]} within {LAB_TIMEOUT:.0f} s: {last}"
+        )
+
+    def switchover_lab(self, old: tuple[str, str], new: tuple[str, str]) -> tuple[str | None, bool]:
+        """A planned switchover of the lab servers: (error or None, whether the DR replica was promoted).
+
+        The old primary stops cleanly (PostgreSQL streams its shutdown checkpoint to the connected replicas
+        first), the DR replica replays up to that checkpoint, then is promoted. Before the promotion a
+        failure starts the old primary again, so nothing changed.
+        """
+        old_container, old_service = self.lab_containers[old], self.lab_services[old]
+        new_container = self.lab_containers[new]
+        paths = self._cluster_paths(old_service)
+        res = self._podman(old_container, "systemctl", "stop", old_service)
+        if res.returncode != 0:
+            return f"stopping {old[1]} failed: {(res.stderr or res.stdout).strip()[:300]}", False
+        control = self._podman(old_container, f"{paths['bin']}/pg_controldata", paths["data"], user="postgres")
+        found = re.search(r"Latest checkpoint location:\s+(\S+)", control.stdout)
+        problem = None
+        if not found or "shut down" not in control.stdout:
+            problem = f"{old[1]} did not shut down cleanly: {(control.stderr or control.stdout).strip()[:300]}"
+        else:
+            checkpoint = found[1]
+
+            def replayed() -> str | None:
+                res = self._psql(new_container, f"select pg_last_wal_replay_lsn() > '{checkpoint}'::pg_lsn")
+                return None if res.stdout.strip() == "t" else f"replayed: {(res.stdout or res.stderr).strip()[:200]}"
+
+            last = self._poll_lab(replayed)
+            if last is not None:
+                problem = (
+                    f"{new[1]} did not replay {old[1]}'s shutdown checkpoint {checkpoint} "
+                    f"within {LAB_TIMEOUT:.0f} s ({last})"
+                )
+            else:
+                problem = self.promote_lab(new_container)
+        if problem:
+            self._podman(old_container, "systemctl", "start", old_service)
+            return f"{problem}; {old[1]} was started again, nothing changed", False
+        return None, True
 
 
 def _reconcile_ssl(current_ip: dict, sent_ip: dict) -> dict:
@@ -737,8 +923,15 @@ def register(router, emulator):
             sent = body.get("settings") or {}
             if instance.get("masterInstanceName"):
                 _check_replica_settings(sent)
+            if "replicationCluster" in body:
+                # drReplica and psaWriteEndpoint are output only: sent, they are ignored
+                body["replicationCluster"] = {
+                    k: v for k, v in (body["replicationCluster"] or {}).items() if k == "failoverDrReplicaName"
+                }
             merged = copy.deepcopy(instance)
             _merge(merged, {k: v for k, v in body.items() if k != "name"})
+            check_edition(instance, merged)
+            designated = check_dr_designation(project, instance, merged, body)
             ip = merged["settings"].setdefault("ipConfiguration", {})
             ip.update(
                 _reconcile_ssl(instance["settings"].get("ipConfiguration") or {}, sent.get("ipConfiguration") or {})
@@ -774,6 +967,8 @@ def register(router, emulator):
                 merged["ipAddresses"] = ip_addresses
                 store.instances[key] = merged
                 store._ensure_ca(key)
+                if designated is not None:
+                    designate(project, name, designated)
                 if new_policy != old_policy:
                     store.activation_log.append(
                         {
@@ -805,6 +1000,15 @@ def register(router, emulator):
                 raise ApiError(
                     409, "The Cloud SQL instance already exists.", "instanceAlreadyExists", status="ALREADY_EXISTS"
                 )
+            deleted = store.deleted.get((project, name))
+            if deleted and dt.datetime.now(dt.UTC) - deleted < dt.timedelta(days=NAME_REUSE_DAYS):
+                raise ApiError(
+                    409,
+                    "The Cloud SQL instance already exists. When you delete an instance, you can't reuse the name "
+                    "of the deleted instance until one week from the deletion date.",
+                    "instanceAlreadyExists",
+                    status="ALREADY_EXISTS",
+                )
             if master:
                 placeholder, op_type = insert_replica(project, name, master, body), "CREATE_REPLICA"
             else:
@@ -812,6 +1016,17 @@ def register(router, emulator):
             placeholder["state"] = "PENDING_CREATE"
 
         def apply():
+            if master:
+                used, problem = lab_replica_on_free_host(project, name, master)
+                if problem:
+                    with store.lock:
+                        store.instances.pop((project, name), None)
+                        store.relink(project)
+                    return problem
+                if used:
+                    with store.lock:
+                        store.instances[(project, name)]["state"] = "RUNNABLE"
+                    return None
             lab_host(project, name, "replica" if master else "primary", body)
             with store.lock:
                 store.instances[(project, name)]["state"] = "RUNNABLE"
@@ -840,6 +1055,38 @@ def register(router, emulator):
             instance["ipAddresses"] = [a for a in instance["ipAddresses"] if a["type"] != "PRIVATE"]
             instance["ipAddresses"].append({"type": "PRIVATE", "ipAddress": ip})
             store._lab_settings[(project, name)] = instance["settings"]
+
+    def lab_replica_on_free_host(project: str, name: str, master: str) -> tuple[bool, str | None]:
+        """Lab mode: rebuild the lab host of a deleted instance in the new replica's region as its server.
+
+        Returns (whether such a host was used, the error or None). The host keeps its server certificate (the
+        lab's), so the new instance is served with that certificate's CA mode, CA and DNS name.
+        """
+        with store.lock:
+            region = store.instances[(project, name)]["region"]
+            host = next((h for h in store.lab_free if h["project"] == project and h["region"] == region), None)
+            if host is None or (project, master) not in store.lab_containers:
+                return False, None
+            store.lab_free.remove(host)
+        problem = store.rebuild_lab_replica(host["container"], host["service"], (project, master), name)
+        with store.lock:
+            if problem:
+                store.lab_free.append(host)
+                return True, problem
+            key = (project, name)
+            instance = store.instances[key]
+            instance["ipAddresses"] = [{"type": "PRIVATE", "ipAddress": host["ip"]}]
+            instance["gceZone"] = host["zone"]
+            instance["settings"]["ipConfiguration"]["serverCaMode"] = host["mode"]
+            store.ca_sets[key] = {host["mode"]: list(host["ca_pems"])}
+            if host["dns_name"]:
+                store.dns_names[key] = host["dns_name"]
+            store.lab_containers[key] = host["container"]
+            store.lab_services[key] = host["service"]
+            store.lab_modes[key] = host["mode"]
+            store._lab_rebuilt.add(key)
+            store._masters[key] = master
+        return True, None
 
     def insert_primary(project: str, name: str, body: dict) -> dict:
         settings = copy.deepcopy(body.get("settings") or {})
@@ -871,6 +1118,14 @@ def register(router, emulator):
 
     def insert_replica(project: str, name: str, master: str, body: dict) -> dict:
         primary = find(project, master)
+        if primary["settings"].get("activationPolicy") == "NEVER":
+            raise ApiError(
+                400,
+                f"The primary instance {master} is not running (activationPolicy NEVER): start it before creating "
+                "a read replica of it.",
+                "invalidState",
+                status="FAILED_PRECONDITION",
+            )
         if primary.get("masterInstanceName"):
             raise _field_invalid(
                 "masterInstanceName", f"'{master}' is itself a replica; replicas of replicas are not supported here"
@@ -933,6 +1188,195 @@ def register(router, emulator):
 
         return Response(body=new_operation(call, name, "PROMOTE_REPLICA", apply))
 
+    def check_edition(instance: dict, merged: dict) -> None:
+        """Enterprise Plus runs on the performance-optimised tiers only (checked when the edition changes)."""
+        edition = merged["settings"].get("edition")
+        if edition == ENTERPRISE_PLUS and instance["settings"].get("edition") != edition:
+            tier = merged["settings"].get("tier", "")
+            if not tier.startswith(PERF_TIER):
+                raise _invalid(
+                    f"Invalid Tier ({tier}) for (ENTERPRISE_PLUS) Edition. Use a {PERF_TIER}* tier "
+                    "(sql.tiers.list lists them)."
+                )
+
+    def check_dr_designation(project: str, instance: dict, merged: dict, body: dict) -> str | None:
+        """The DR replica a PATCH designates ("" clears it), refused where Cloud SQL refuses it; None: untouched."""
+        sent = (body.get("replicationCluster") or {}).get("failoverDrReplicaName")
+        if sent is None:
+            return None
+        replica = sent.split(":")[-1]
+        if not replica:
+            return ""
+        if instance.get("masterInstanceName"):
+            raise _invalid(
+                f"replicationCluster.failoverDrReplicaName is set on the primary instance, not on a read replica "
+                f"({instance['name']} replicates from {instance['masterInstanceName']})."
+            )
+        if merged["settings"].get("edition") != ENTERPRISE_PLUS:
+            raise _invalid(
+                f"A DR replica (advanced disaster recovery) is supported only on Cloud SQL Enterprise Plus edition "
+                f"instances; {instance['name']} is {merged['settings'].get('edition', 'ENTERPRISE')}."
+            )
+        if replica not in instance.get("replicaNames", []):
+            raise _invalid(f"'{replica}' is not a read replica of {instance['name']}: it cannot be its DR replica.")
+        found = find(project, replica)
+        if found["region"] == instance["region"]:
+            raise _invalid(
+                f"The DR replica must be in a different region from its primary: {replica} and {instance['name']} "
+                f"are both in {instance['region']}."
+            )
+        if found["settings"].get("edition") != ENTERPRISE_PLUS:
+            raise _invalid(f"The DR replica {replica} must be Enterprise Plus edition, as its primary is.")
+        return replica
+
+    def write_endpoint(project: str, primary: dict) -> str | None:
+        """The cluster's PSA DNS write endpoint (private services access only), kept over switchovers."""
+        kept = (primary.get("replicationCluster") or {}).get("psaWriteEndpoint")
+        if kept or not primary["settings"].get("ipConfiguration", {}).get("privateNetwork"):
+            return kept
+        digest = hashlib.sha256(f"{project}/{primary['name']}/write".encode()).hexdigest()
+        return f"{digest[:12]}.{digest[12:18]}.{primary['region']}.sql-psa.goog."
+
+    def designate(project: str, primary_name: str, replica: str) -> None:
+        """Record the primary's DR replica ("" clears it) and every replica's drReplica flag (lock held)."""
+        primary = store.instances[(project, primary_name)]
+        cluster = primary.setdefault("replicationCluster", {})
+        endpoint = write_endpoint(project, primary) if replica else cluster.get("psaWriteEndpoint")
+        if replica:
+            cluster["failoverDrReplicaName"] = replica
+        else:
+            cluster.pop("failoverDrReplicaName", None)
+        if endpoint:
+            cluster["psaWriteEndpoint"] = endpoint
+            primary["writeEndpoint"] = endpoint
+        for other in primary.get("replicaNames", []):
+            found = store.instances[(project, other)]
+            found["replicationCluster"] = {"drReplica": other == replica}
+            if endpoint and other == replica:
+                found["replicationCluster"]["psaWriteEndpoint"] = endpoint
+                found["writeEndpoint"] = endpoint
+
+    def switchover(call):
+        project = check_project(call, "cloudsql.instances.failover")
+        name = call.params["instance"]
+        with store.lock:
+            replica = find(project, name)
+            master = (replica.get("masterInstanceName") or "").split(":")[-1]
+            if not master:
+                raise ApiError(
+                    400,
+                    f"The instance is not a read replica instance: {name} is a primary, so there is nothing to "
+                    "switch over to it.",
+                    "notReplicaInstance",
+                    status="FAILED_PRECONDITION",
+                )
+            primary = find(project, master)
+            edition = primary["settings"].get("edition", "ENTERPRISE")
+            if edition != ENTERPRISE_PLUS:
+                raise _invalid(
+                    f"Switchover is supported only on Cloud SQL Enterprise Plus edition instances; {master} is "
+                    f"{edition}. On Enterprise, promote the replica (promoteReplica) after fencing the primary."
+                )
+            designated = ((primary.get("replicationCluster") or {}).get("failoverDrReplicaName") or "").split(":")[-1]
+            if designated != name:
+                raise _invalid(
+                    f"{name} is not the DR replica of {master} (replicationCluster.failoverDrReplicaName is "
+                    f"'{designated}'): designate it first (gcloud sql instances patch {master} "
+                    f"--failover-dr-replica-name={name})."
+                )
+            if primary["settings"].get("activationPolicy", "ALWAYS") != "ALWAYS" or primary["state"] != "RUNNABLE":
+                raise ApiError(
+                    400,
+                    f"The primary instance {master} is not running: a switchover needs both instances online.",
+                    "invalidState",
+                    status="FAILED_PRECONDITION",
+                )
+            if not primary["settings"].get("backupConfiguration", {}).get("pointInTimeRecoveryEnabled"):
+                raise _invalid(f"Point-in-time recovery must be enabled on the primary instance {master}.")
+            old_key, new_key = (project, master), (project, name)
+            lab = old_key in store.lab_containers and new_key in store.lab_containers
+
+        def apply():
+            if lab:
+                problem, promoted = store.switchover_lab(old_key, new_key)
+                if not promoted:
+                    return problem
+            with store.lock:
+                new, old = store.instances[new_key], store.instances[old_key]
+                new.pop("masterInstanceName", None)
+                new.pop("replicaConfiguration", None)
+                new["instanceType"] = "CLOUD_SQL_INSTANCE"
+                old["masterInstanceName"] = f"{project}:{name}"
+                old["replicaConfiguration"] = {"kind": "sql#replicaConfiguration", "failoverTarget": False}
+                old["instanceType"] = "READ_REPLICA_INSTANCE"
+                # a replica keeps no backups; the new primary's are the operator's to turn on (PITR included)
+                old["settings"]["backupConfiguration"] = {"kind": "sql#backupConfiguration", "enabled": False}
+                endpoint = (old.get("replicationCluster") or {}).get("psaWriteEndpoint")
+                old["replicationCluster"] = {}
+                new["replicationCluster"] = {"psaWriteEndpoint": endpoint} if endpoint else {}
+                store._masters[old_key], store._masters[new_key] = name, None
+                store._promoted.add(new_key)
+                store.relink(project)
+                designate(project, name, master)
+            if lab:
+                return store.rebuild_lab_replica(
+                    store.lab_containers[old_key], store.lab_services[old_key], new_key, master
+                )
+            return None
+
+        return Response(body=new_operation(call, name, "SWITCHOVER", apply))
+
+    def delete(call):
+        project = check_project(call, "cloudsql.instances.delete")
+        name = call.params["instance"]
+        key = (project, name)
+        with store.lock:
+            instance = find(project, name)
+            if instance["settings"].get("deletionProtectionEnabled"):
+                raise _invalid(
+                    f"The instance {name} is protected from deletion: set settings.deletionProtectionEnabled to "
+                    "false first."
+                )
+            if instance.get("replicaNames"):
+                raise ApiError(
+                    400,
+                    f"The instance {name} has read replicas ({', '.join(instance['replicaNames'])}): delete or "
+                    "promote them first.",
+                    "invalidState",
+                    status="FAILED_PRECONDITION",
+                )
+            container = store.lab_containers.get(key)
+
+        def apply():
+            if container:
+                problem = store.activate_lab(container, store.lab_services[key], "NEVER")
+                if problem:
+                    return problem
+            with store.lock:
+                gone = store.instances.pop(key)
+                store.deleted[key] = dt.datetime.now(dt.UTC)
+                ca_pems = store.ca_pems_of(key)
+                if container:
+                    store.lab_free.append(
+                        {
+                            "project": project,
+                            "region": gone["region"],
+                            "zone": gone.get("gceZone", f"{gone['region']}-a"),
+                            "container": store.lab_containers.pop(key),
+                            "service": store.lab_services.pop(key),
+                            "mode": store.lab_modes.pop(key),
+                            "ca_pems": ca_pems,
+                            "dns_name": store.dns_names.get(key),
+                            "ip": next(a["ipAddress"] for a in gone["ipAddresses"] if a["type"] == "PRIVATE"),
+                        }
+                    )
+                store._masters.pop(key, None)
+                store._lab_rebuilt.discard(key)
+                store.relink(project)
+            return None
+
+        return Response(body=new_operation(call, name, "DELETE", apply))
+
     def get_operation(call):
         project = check_project(call, "cloudsql.instances.get")
         with store.lock:
@@ -953,6 +1397,8 @@ def register(router, emulator):
     router.add("GET", inst + r"/connectSettings", connect_settings, kind="sqladmin.connect.get", scopes=SCOPES)
     router.add("GET", inst + r"/listServerCas", list_server_cas, kind="sqladmin.instances.listServerCas", scopes=SCOPES)
     router.add("POST", inst + r"/promoteReplica", promote, kind="sqladmin.instances.promoteReplica", scopes=SCOPES)
+    router.add("POST", inst + r"/switchover", switchover, kind="sqladmin.instances.switchover", scopes=SCOPES)
+    router.add("DELETE", inst, delete, kind="sqladmin.instances.delete", scopes=SCOPES)
     router.add(
         "GET",
         PREFIX + r"/operations/(?P<operation>[^/]+)",
