@@ -138,6 +138,22 @@ options:
     description: Refuse deletion of the instance.
     type: bool
     default: true
+  dr_replica:
+    description:
+      - On a primary, the read replica designated as its DR replica (C(replicationCluster.failoverDrReplicaName),
+        advanced disaster recovery - Enterprise Plus only, a replica in another region); the target of a switchover
+        (M(nearzero.gcp.cloudsql_switchover)). An empty string removes the designation. Omit to leave it alone.
+      - Applied even when O(apply_policy) is false.
+    type: str
+  state:
+    description:
+      - V(absent) deletes the instance (and waits for the Operation); a missing instance is no change. Cloud SQL refuses
+        to delete a primary that has replicas, and does not let the name be used again for a week.
+      - With V(absent) and O(deletion_protection=true) (the default) an instance whose deletion protection is on is
+        not deleted (the task fails saying so); O(deletion_protection=false) turns it off first.
+    type: str
+    choices: [present, absent]
+    default: present
   promote:
     description:
       - Promote the instance to a stand-alone primary when it is a read replica (C(promoteReplica)), and wait for
@@ -196,6 +212,23 @@ EXAMPLES = r"""
     private_network: projects/prod-net/global/networks/trading
   delegate_to: localhost
 
+- name: Designate the EU replica as the primary's DR replica (Enterprise Plus), nothing else
+  nearzero.gcp.cloudsql_instance:
+    project: prod-db
+    name: orders-us
+    dr_replica: orders-eu
+    apply_policy: false
+  delegate_to: localhost
+
+- name: Delete the fenced old primary after a failover (its name cannot be used again for a week)
+  nearzero.gcp.cloudsql_instance:
+    project: prod-db
+    name: orders-us-old
+    state: absent
+    deletion_protection: false
+    apply_policy: false
+  delegate_to: localhost
+
 - name: The credential once for every nearzero.gcp module, the policy once for every instance
   module_defaults:
     group/nearzero.gcp.gcp:
@@ -250,6 +283,10 @@ not_applied:
   returned: always
 created:
   description: Whether the instance was created (a primary or a read replica).
+  type: bool
+  returned: always
+deleted:
+  description: Whether the instance was deleted (O(state=absent)).
   type: bool
   returned: always
 promoted:
@@ -325,7 +362,8 @@ def wanted_settings(params: dict[str, Any], is_replica: bool, policy: bool = Tru
 def check_options(module: AnsibleGcpModule) -> None:
     """Refuse combinations Cloud SQL would refuse, before any call."""
     params = module.params
-    if not params["public_ip"] and not params["private_network"] and params["apply_policy"]:
+    if not params["public_ip"] and not params["private_network"] and params["apply_policy"] \
+            and params["state"] == "present":
         module.fail_json(msg=NO_ADDRESS)
     backups = params["backups"]
     if backups:
@@ -356,7 +394,8 @@ class Converge:
         self.project = self.params["project"]
         self.name = self.params["name"]
         self.api = SqlAdminApi(module.client(), self.params["api_endpoint"])
-        self.result: dict[str, Any] = {"changed": False, "created": False, "promoted": False, "changes": [],
+        self.result: dict[str, Any] = {"changed": False, "created": False, "promoted": False, "deleted": False,
+                                       "changes": [],
                                        "applied": [], "pending": [], "not_applied": [], "operations": [],
                                        "instance": {}}
 
@@ -507,11 +546,58 @@ class Converge:
                       f"{', '.join(sorted(left))}.")
         return instance
 
+    def designate(self, instance: dict[str, Any]) -> dict[str, Any]:
+        """Set the primary's DR replica (replicationCluster.failoverDrReplicaName) when it differs."""
+        wanted = self.params["dr_replica"]
+        current = ((instance.get("replicationCluster") or {}).get("failoverDrReplicaName") or "").split(":")[-1]
+        if wanted is None or current == wanted:
+            return instance
+        if instance.get("masterInstanceName"):
+            self.fail(f"dr_replica is set on a primary, but '{self.name}' is a read replica of "
+                      f"{instance['masterInstanceName']}: set it on that primary.")
+        changes = [{"path": "replicationCluster.failoverDrReplicaName", "before": current or None,
+                    "after": wanted or None}]
+        self.result["changes"].extend(changes)
+        if self.module.check_mode:
+            return instance
+        body = {"replicationCluster": {"failoverDrReplicaName": wanted}}
+        self.step(changes, lambda: self.api.patch(self.project, self.name, body),
+                  lambda op: self.api.wait(op, self.project, self.name, self.params["wait_timeout"]))
+        return self.api.get_instance(self.project, self.name) or instance
+
+    def delete(self, instance: dict[str, Any] | None) -> NoReturn:
+        """state=absent: delete the instance (turning deletion protection off first only when told to)."""
+        if instance is None:
+            self.module.exit_json(**self.result)
+        protected = bool(instance["settings"].get("deletionProtectionEnabled"))
+        if protected and self.params["deletion_protection"]:
+            self.fail(f"Cloud SQL instance '{self.name}' has deletion protection on, so it was not deleted. To "
+                      "delete it, set deletion_protection: false (the protection is turned off first).")
+        changes = [{"path": "instance", "before": self.name, "after": None}]
+        self.result["changes"].extend(changes)
+        if self.module._diff:
+            self.result["diff"] = {"before": {"name": self.name}, "after": {}}
+        if not self.module.check_mode:
+            def wait(operation: dict[str, Any]) -> dict[str, Any]:
+                return self.api.wait(operation, self.project, self.name, self.params["wait_timeout"])
+
+            if protected:
+                off = [{"path": "settings.deletionProtectionEnabled", "before": True, "after": False}]
+                self.result["changes"][:0] = off
+                self.step(off, lambda: self.api.patch(self.project, self.name,
+                                                      {"settings": {"deletionProtectionEnabled": False}}), wait)
+            self.step(changes, lambda: self.api.delete(self.project, self.name), wait)
+            self.result["deleted"] = True
+        self._settle()
+        self.module.exit_json(**self.result)
+
     def run(self) -> NoReturn:
-        """Create, promote, PATCH as needed, then exit with the result."""
+        """Create, promote, PATCH as needed (or delete), then exit with the result."""
         params = self.params
         try:
             instance = self.api.get_instance(self.project, self.name)
+            if params["state"] == "absent":
+                self.delete(instance)
             if instance is None:
                 instance = self.create()
             elif params["edition"] and instance["settings"].get("edition", "ENTERPRISE") != params["edition"]:
@@ -524,6 +610,7 @@ class Converge:
                 instance = self.promote(instance)
                 is_replica = False
             instance = self.patch(instance, wanted_settings(params, is_replica, params["apply_policy"]))
+            instance = self.designate(instance)
         except GcpError as exc:
             self.fail(str(exc), exc)
         self.result["instance"] = instance
@@ -556,6 +643,8 @@ def main() -> None:
                 "transaction_log_retention_days": {"type": "int", "default": 7},
             }},
             "deletion_protection": {"type": "bool", "default": True},
+            "dr_replica": {"type": "str"},
+            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
             "promote": {"type": "bool", "default": False},
             "apply_policy": {"type": "bool", "default": True},
             "wait_timeout": {"type": "float", "default": 900},

@@ -184,6 +184,27 @@ class SqlAdminApi:
         return self._mutate("POST", f"{self.base}/projects/{project}/instances/{instance}/promoteReplica", project,
                             instance, "cloudsql.instances.promoteReplica", retry="unprocessed")
 
+    def switchover(self, project: str, instance: str) -> Resource:
+        """Switch the primary over to its DR replica ``instance`` (Enterprise Plus); return the Operation.
+
+        Repeated only when the API cannot have acted on it: once accepted, a repeat is refused (the
+        replica is the primary by then) and would hide the first one's outcome.
+        """
+        url = f"{self.base}/projects/{project}/instances/{instance}/switchover"
+        ctx = dict(self._context(project, instance, "cloudsql.instances.failover", ADMIN_ROLE),
+                   bad_request_hint="Cloud SQL refused the switchover before starting it, so nothing changed; its "
+                                    "reason follows.")
+        try:
+            resp = self.client.request("POST", url, context=ctx, retry="unprocessed")
+        except GcpError as exc:
+            raise self._explain_missing(exc, project, instance) from None
+        return resp.json()
+
+    def delete(self, project: str, instance: str) -> Resource:
+        """Delete the instance; return the Operation (retried like a PATCH: a repeat asks for the same end state)."""
+        return self._mutate("DELETE", f"{self.base}/projects/{project}/instances/{instance}", project, instance,
+                            "cloudsql.instances.delete")
+
     def backup_runs(self, project: str, instance: str) -> list[Resource]:
         """Every BackupRun of the instance, newest first (the API lists them by enqueued time, newest first)."""
         url = f"{self.base}/projects/{project}/instances/{instance}/backupRuns"
