@@ -218,11 +218,36 @@ class Router:
         return None, allowed
 
 
+# Linux: bind an address this machine does not (yet) have; Python 3.11 has no name for it
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
     # a second emulator must not silently share a port with a live one
     allow_reuse_address = False
+    # a listener for the lab's hosts: bound with IP_FREEBIND (its address may not exist yet) and
+    # serving Google's APIs only, never the /_emulator/ test controls
+    lab_listener = False
+
+    def server_bind(self):
+        if self.lab_listener:
+            self.socket.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
+        super().server_bind()
+
+
+class _LabServer(_Server):
+    lab_listener = True
+
+
+def lab_gateways(lab_dir) -> list[str]:
+    """The gateway addresses of a lab's networks (``lab.json``, written by labctl.py up), or []."""
+    try:
+        networks = json.loads((Path(lab_dir) / "lab.json").read_text()).get("networks") or {}
+    except (FileNotFoundError, ValueError):
+        return []
+    return sorted({spec["gateway"] for spec in networks.values() if spec.get("gateway")})
 
 
 class Emulator:
@@ -244,7 +269,10 @@ class Emulator:
         self.log_requests = False
         self._lock = threading.Lock()
         self._server: _Server | None = None
+        self._lab_servers: list[_Server] = []
+        self.lab_addresses: list[str] = []
         self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._lab_file: Path | None = None
         self._lab_mtime: float | None = None
         self.router = Router()
@@ -255,27 +283,61 @@ class Emulator:
 
     # -- lifecycle
     def start(self) -> Emulator:
-        """Bind and serve in a background thread; raise EmulatorError naming the port if it is taken."""
+        """Bind and serve in background threads; raise EmulatorError naming the port if it is taken.
+
+        In lab mode the emulator also listens, on the same port, on the gateway of each of the lab's
+        networks (``lab.json``): the lab's hosts reach it there as a VM reaches Google's APIs and its
+        metadata server. Those listeners are bound with IP_FREEBIND, because a lab network's gateway
+        address exists only once its first container runs, and they serve no ``/_emulator/`` control.
+        Never on all interfaces.
+        """
+        gateways = [g for g in lab_gateways(self._lab_file.parent) if g != self.host] if self._lab_file else []
+        for attempt in range(5):
+            servers = []
+            try:
+                servers.append(self._bind(_Server, self.host, self.port))
+                servers += [self._bind(_LabServer, gateway, servers[0].server_address[1]) for gateway in gateways]
+            except EmulatorError:
+                for server in servers:
+                    server.server_close()
+                if self.port or not servers or attempt == 4:
+                    raise
+                continue  # the free port picked on the first address is taken on a gateway: pick another
+            break
+        self._server, self._lab_servers = servers[0], servers[1:]
+        self.port = self._server.server_address[1]
+        self.lab_addresses = gateways
+        self._threads = [threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+                         for server in servers]
+        for thread in self._threads:
+            thread.start()
+        self._thread = self._threads[0]
+        return self
+
+    def _bind(self, kind, host: str, port: int):
         try:
-            self._server = _Server((self.host, self.port), _handler_class(self))
+            return kind((host, port), _handler_class(self))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise EmulatorError(
-                    f"port {self.port} on {self.host} is already in use: stop the process listening there "
+                    f"port {port} on {host} is already in use: stop the process listening there "
                     "or pick another port with --port PORT (--port 0 picks a free one)"
                 ) from None
-            raise EmulatorError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
+            raise EmulatorError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
     def stop(self) -> None:
         """Stop serving and release the port."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            for server in [self._server, *self._lab_servers]:
+                server.shutdown()
+                server.server_close()
             self._server = None
+            self._lab_servers = []
+
+    @property
+    def lab_urls(self) -> list[str]:
+        """Where the lab's hosts reach the emulator: ``http://GATEWAY:PORT`` per lab network (lab mode)."""
+        return [f"http://{address}:{self.port}" for address in self.lab_addresses]
 
     def __enter__(self):
         return self.start()
@@ -470,6 +532,7 @@ class Emulator:
                 "compute_endpoint": self.url + "/compute/v1/",
                 "token_uri": self.token_uri,
                 "metadata_host": f"{self.host}:{self.port}",
+                "lab_urls": self.lab_urls,
                 "pid": os.getpid(),
             },
         }
@@ -628,7 +691,10 @@ def _handler_class(emulator: Emulator):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = Headers(self.headers.items())
-            status, out_headers, payload = emulator.handle(self.command, self.path, headers, body)
+            if self.server.lab_listener and urlsplit(self.path).path.startswith("/_emulator/"):
+                status, out_headers, payload = 404, {"Content-Type": "text/plain"}, b"Not Found\n"
+            else:
+                status, out_headers, payload = emulator.handle(self.command, self.path, headers, body)
             self.send_response(status)
             for key, value in out_headers.items():
                 self.send_header(key, value)
