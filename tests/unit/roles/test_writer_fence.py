@@ -159,7 +159,7 @@ def wait_for(path, code, timeout):
 
 def test_the_agent_loses_its_lease_on_time(witness_store, tmp_path):
     emulator, put, config, path = witness_store
-    config.update(ttl_s=1.5, interval_s=0.5, timeout_s=0.4)
+    config.update(ttl_s=1.5, interval_s=0.6, timeout_s=0.6)
     path.write_text(json.dumps(config))
     put(witness())
     agent = subprocess.Popen([sys.executable, str(SCRIPT), "run", str(path)], stdout=subprocess.PIPE,
@@ -169,18 +169,19 @@ def test_the_agent_loses_its_lease_on_time(witness_store, tmp_path):
         assert state["run"] and state["witness"]["epoch"] == 3 and state["max_epoch"] == 3
         prom = Path(config["textfile"]).read_text()
         assert "nearzero_writer_fence_lease_valid 1" in prom and 'region="us-east4"' in prom
-        # the witness becomes unreachable: the lease ends within TTL + interval of the last good read
+        # the witness stops answering (reads hang): the lease ends on time, not after a hung read
         requests.post(f"{emulator.url}/_emulator/faults", timeout=5,
-                      json={"path_regex": "^/storage/", "status": 503, "times": None}).raise_for_status()
+                      json={"path_regex": "^/storage/", "latency_ms": 5000, "times": None}).raise_for_status()
         cut = time.monotonic()
         state, lost = wait_for(config["state_file"], "lease_expired", 10)
-        assert lost - cut <= config["ttl_s"] + config["interval_s"] + 0.5, lost - cut
-        assert not state["run"] and "HTTP 503" in state["last_error"]
+        assert lost - cut <= config["ttl_s"] + config["interval_s"] + 0.3, lost - cut
+        assert state["updated_at"] - state["last_ok_read_at"] <= config["ttl_s"] + 0.2, state
+        assert not state["run"] and "timed out" in state["last_error"]
         assert "nearzero_writer_fence_engine_allowed 0" in Path(config["textfile"]).read_text()
-        # back, naming another region: still no lease
+        # back, naming another region: still no lease (the hung reads time out first)
         requests.delete(f"{emulator.url}/_emulator/faults", timeout=5).raise_for_status()
         put(witness("europe-west3", 4))
-        state, _ = wait_for(config["state_file"], "other_region", 5)
+        state, _ = wait_for(config["state_file"], "other_region", 15)
         assert state["max_epoch"] == 4 and not state["run"]
         # a replayed older witness naming this region does not give the lease back
         put(witness("us-east4", 3))
