@@ -112,7 +112,7 @@ def check(path):
 
 
 def test_reader_uses_the_vms_token_and_returns_the_generation(witness_store):
-    emulator, put, config, _ = witness_store
+    emulator, put, config = witness_store[:3]
     put(witness())
     got = fence.Reader(config).read()
     assert got["region"] == "us-east4" and got["epoch"] == 3 and got["generation"].isdigit()
@@ -165,7 +165,7 @@ def test_the_agent_loses_its_lease_on_time(witness_store, tmp_path):
     agent = subprocess.Popen([sys.executable, str(SCRIPT), "run", str(path)], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
-        state, _ = wait_for(config["state_file"], "lease_valid", 10)
+        state = wait_for(config["state_file"], "lease_valid", 10)[0]
         assert state["run"] and state["witness"]["epoch"] == 3 and state["max_epoch"] == 3
         prom = Path(config["textfile"]).read_text()
         assert "nearzero_writer_fence_lease_valid 1" in prom and 'region="us-east4"' in prom
@@ -181,7 +181,7 @@ def test_the_agent_loses_its_lease_on_time(witness_store, tmp_path):
         # back, naming another region: still no lease (the hung reads time out first)
         requests.delete(f"{emulator.url}/_emulator/faults", timeout=5).raise_for_status()
         put(witness("europe-west3", 4))
-        state, _ = wait_for(config["state_file"], "other_region", 15)
+        state = wait_for(config["state_file"], "other_region", 15)[0]
         assert state["max_epoch"] == 4 and not state["run"]
         # a replayed older witness naming this region does not give the lease back
         put(witness("us-east4", 3))

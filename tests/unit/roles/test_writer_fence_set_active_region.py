@@ -90,7 +90,7 @@ def test_bootstrap_change_and_nothing_to_do(lab, sa_key_file):
 def test_check_mode_writes_nothing_and_says_what(lab):
     emulator, run = lab
     emulator.services["storage"].put(BUCKET, OBJECT, json.dumps({"region": "us-east4", "epoch": 4}).encode())
-    proc, _ = run("europe-west3", "--check")
+    proc = run("europe-west3", "--check")[0]
     assert proc.returncode == 0, proc.stdout
     assert 'Would write {\\"region\\": \\"europe-west3\\", \\"epoch\\": 5,' in proc.stdout
     assert stored(emulator) == {"region": "us-east4", "epoch": 4}
@@ -102,19 +102,19 @@ def test_a_lost_race_writes_nothing(lab):
     # between the read and the write another operator lands (the API answers 412 to this write)
     requests.post(f"{emulator.url}/_emulator/faults", json={"path_regex": "^/upload/", "status": 412},
                   timeout=5).raise_for_status()
-    proc, _ = run("europe-west3")
+    proc = run("europe-west3")[0]
     assert proc.returncode != 0 and "another writer won (HTTP 412)" in proc.stdout
     assert stored(emulator) == {"region": "us-east4", "epoch": 4}
 
 
 def test_bad_input_and_a_malformed_witness_are_named(lab):
     emulator, run = lab
-    proc, _ = run("Europe West")
+    proc = run("Europe West")[0]
     assert proc.returncode != 0 and "set_active_region needs nearzero_active_region" in proc.stdout
     assert [r for r in emulator.requests if r.kind.startswith("storage.")] == []
     emulator.services["storage"].put(BUCKET, OBJECT, b'{"region": "us-east4", "epoch": "{{ 7 * 6 }}"}')
-    proc, _ = run("europe-west3")
+    proc = run("europe-west3")[0]
     assert proc.returncode != 0 and "is not a witness" in proc.stdout and "42" not in proc.stdout
-    proc, _ = run("europe-west3", nearzero_witness_epoch=9)
+    proc = run("europe-west3", nearzero_witness_epoch=9)[0]
     assert proc.returncode == 0, proc.stdout
     assert stored(emulator)["epoch"] == 9

@@ -85,7 +85,7 @@ def test_check_mode_says_what_it_would_write(witness):
 
 
 def test_missing_bucket_and_missing_content_are_named(witness, emulator):
-    _, auth = witness
+    auth = witness[1]
     proc, out = run(src="gs://nz-nowhere/x.json", mode="write", content_json={"epoch": 1}, **auth)
     assert proc.returncode != 0 and "gs://nz-nowhere/x.json" in out["msg"] and "404" in out["msg"]
     proc, out = run(src=SRC, mode="write", **auth)
