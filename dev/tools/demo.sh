@@ -11,7 +11,7 @@ step() { printf '\n=== demo: %s\n' "$*"; }
 
 step "lab up: the lab's network only (its hosts come from provision.yml)"
 python dev/lab/labctl.py up --lab demo --replace --network-only
-step "GCP API emulator in lab mode (project nearzero-lab, empty)"
+step "GCP API emulator in lab mode (project nearzero-lab, empty; on loopback, and on the lab network's gateway for the lab's hosts)"
 dev/tools/emulator.sh start demo
 # shellcheck disable=SC1091
 source .lab/demo/env && source .lab/demo/emulator.env
@@ -28,6 +28,6 @@ ansible-inventory -i inventory/lab --graph
 ansible-inventory -i inventory/lab --list | python dev/lab/demo_fleet_check.py dev/lab/architecture.yml
 step "ansible-playbook -i inventory/lab dev/playbooks/lab_site.yml -e @dev/lab/architecture.yml (stand-ins, then site.yml)"
 ansible-playbook -i inventory/lab dev/playbooks/lab_site.yml -e @dev/lab/architecture.yml
-step "monitoring: Prometheus sees every target up, Alertmanager holds no alert (dev/playbooks/lab_monitoring_check.yml)"
+step "monitoring: Prometheus sees every target up and each Cloud SQL instance RUNNABLE through the SQL Admin API, Alertmanager holds no alert (dev/playbooks/lab_monitoring_check.yml)"
 ansible-playbook -i inventory/lab dev/playbooks/lab_monitoring_check.yml
 step "done. The lab stays up: 'make lab-down' removes it."

@@ -126,11 +126,23 @@ def test_rule_tests_pass_and_can_fail():
 
 def test_side_effect_saw_every_alert_fire_and_resolve_within_60_s():
     delays = json.loads((LAB / "alert-delays.json").read_text())
-    assert len(delays["fired_a"]) == len(delays["resolved_a"]) == 7
+    assert len(delays["fired_a"]) == len(delays["resolved_a"]) == 8
     assert len(delays["fired_b"]) == len(delays["resolved_b"]) == 1
     for seconds in (*delays["fired_a"].values(), *delays["resolved_a"].values(), *delays["fired_b"].values(),
                     *delays["resolved_b"].values()):
         assert 0 <= seconds <= 60
+
+
+def test_the_clock_alert_came_from_a_real_offset_chrony_measured():
+    """The side effect shifted the lab's NTP stand-in by 250 ms: the engine host's published bound saw it."""
+    delays = json.loads((LAB / "alert-delays.json").read_text())
+    bound = delays["clock_bound_during_offset"]
+    assert bound["synchronised"] is True
+    assert 0.2 < bound["offset_s"] < 0.3
+    assert bound["error_bound_s"] > delays["clock_budget_s"]
+    # and once the stand-in serves the true time again, the bound is back within the budget
+    now = json.loads(host("engine-us-1").check_output("cat /run/nearzero-clock/bound.json"))
+    assert abs(now["offset_s"]) < 0.01 and now["error_bound_s"] < delays["clock_budget_s"]
 
 
 def test_no_secret_in_the_vvv_log():
