@@ -10,7 +10,7 @@ def test_chrony_uses_only_the_configured_source(host):
     servers = [ln for ln in conf.content_string.splitlines() if ln.startswith(("server", "pool"))]
     # The lab's stand-in for the metadata server is its network's gateway.
     assert len(servers) == 1
-    assert re.match(r"^server 10\.89\.\d+\.1 iburst prefer$", servers[0])
+    assert re.match(r"^server 10\.89\.\d+\.1 iburst minpoll 0 maxpoll 1 prefer$", servers[0])
 
 
 def test_chrony_is_synchronised(host):
