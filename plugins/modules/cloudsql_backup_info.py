@@ -26,15 +26,10 @@ options:
     description: Instance name.
     type: str
     required: true
-  api_endpoint:
-    description:
-      - Base URL of the SQL Admin API (C(/v1) is appended).
-      - When not set, the environment variable E(GCP_SQLADMIN_ENDPOINT) is used.
-    type: str
-    default: https://sqladmin.googleapis.com
 author: nearzero (!UNKNOWN)
 extends_documentation_fragment:
   - nearzero.gcp.gcp_auth.modules
+  - nearzero.gcp.sqladmin
 """
 
 EXAMPLES = r"""
@@ -81,10 +76,9 @@ point_in_time_recovery:
   returned: always
 """
 
-from ansible.module_utils.basic import env_fallback
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import DEFAULT_ENDPOINT, SqlAdminApi
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import SqlAdminApi, endpoint_option
 
 
 def main() -> None:
@@ -93,11 +87,7 @@ def main() -> None:
         argument_spec={
             "project": {"type": "str", "required": True},
             "name": {"type": "str", "required": True},
-            "api_endpoint": {
-                "type": "str",
-                "default": DEFAULT_ENDPOINT,
-                "fallback": (env_fallback, ["GCP_SQLADMIN_ENDPOINT"]),
-            },
+            **endpoint_option(),
         },
         supports_check_mode=True,
     )

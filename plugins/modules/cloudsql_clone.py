@@ -59,15 +59,10 @@ options:
     description: Seconds to wait for the clone's Operation.
     type: float
     default: 3600
-  api_endpoint:
-    description:
-      - Base URL of the SQL Admin API (C(/v1) is appended).
-      - When not set, the environment variable E(GCP_SQLADMIN_ENDPOINT) is used.
-    type: str
-    default: https://sqladmin.googleapis.com
 author: nearzero (!UNKNOWN)
 extends_documentation_fragment:
   - nearzero.gcp.gcp_auth.modules
+  - nearzero.gcp.sqladmin
 """
 
 EXAMPLES = r"""
@@ -114,10 +109,9 @@ import datetime
 import re
 import time
 
-from ansible.module_utils.basic import env_fallback
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import DEFAULT_ENDPOINT, SqlAdminApi, private_ip
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import SqlAdminApi, endpoint_option, private_ip
 
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$")
 
@@ -151,11 +145,7 @@ def main() -> None:
             "existing": {"type": "str", "choices": ["fail", "keep"], "default": "fail"},
             "wait": {"type": "bool", "default": True},
             "wait_timeout": {"type": "float", "default": 3600},
-            "api_endpoint": {
-                "type": "str",
-                "default": DEFAULT_ENDPOINT,
-                "fallback": (env_fallback, ["GCP_SQLADMIN_ENDPOINT"]),
-            },
+            **endpoint_option(),
         },
         supports_check_mode=True,
     )

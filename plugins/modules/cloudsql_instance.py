@@ -170,15 +170,10 @@ options:
     description: Seconds to wait for each Operation before failing with its name.
     type: float
     default: 900
-  api_endpoint:
-    description:
-      - Base URL of the SQL Admin API (C(/v1) is appended). Every request, Operation polls included, goes there.
-      - When not set, the environment variable E(GCP_SQLADMIN_ENDPOINT) is used.
-    type: str
-    default: https://sqladmin.googleapis.com
 author: nearzero (!UNKNOWN)
 extends_documentation_fragment:
   - nearzero.gcp.gcp_auth.modules
+  - nearzero.gcp.sqladmin
 """
 
 EXAMPLES = r"""
@@ -306,13 +301,12 @@ instance:
 
 from typing import Any, NoReturn
 
-from ansible.module_utils.basic import env_fallback
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import (
-    DEFAULT_ENDPOINT,
     SqlAdminApi,
     diff_policy,
+    endpoint_option,
     prune,
 )
 
@@ -648,8 +642,7 @@ def main() -> None:
             "promote": {"type": "bool", "default": False},
             "apply_policy": {"type": "bool", "default": True},
             "wait_timeout": {"type": "float", "default": 900},
-            "api_endpoint": {"type": "str", "default": DEFAULT_ENDPOINT,
-                             "fallback": (env_fallback, ["GCP_SQLADMIN_ENDPOINT"])},
+            **endpoint_option(),
         },
         supports_check_mode=True,
     )

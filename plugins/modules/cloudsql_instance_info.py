@@ -38,15 +38,10 @@ options:
         database authentication (the token is the password). Use C(no_log) on the task.
     type: bool
     default: false
-  api_endpoint:
-    description:
-      - Base URL of the SQL Admin API (C(/v1) is appended).
-      - When not set, the environment variable E(GCP_SQLADMIN_ENDPOINT) is used.
-    type: str
-    default: https://sqladmin.googleapis.com
 author: nearzero (!UNKNOWN)
 extends_documentation_fragment:
   - nearzero.gcp.gcp_auth.modules
+  - nearzero.gcp.sqladmin
 """
 
 EXAMPLES = r"""
@@ -132,13 +127,12 @@ login_token:
 
 from typing import Any
 
-from ansible.module_utils.basic import env_fallback
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import (
-    DEFAULT_ENDPOINT,
     LOGIN_SCOPE,
     SqlAdminApi,
+    endpoint_option,
     private_ip,
     public_ips,
 )
@@ -166,8 +160,7 @@ def main() -> None:
             "connect_settings": {"type": "bool", "default": False},
             "server_cas": {"type": "bool", "default": False},
             "login_token": {"type": "bool", "default": False, "no_log": False},
-            "api_endpoint": {"type": "str", "default": DEFAULT_ENDPOINT,
-                             "fallback": (env_fallback, ["GCP_SQLADMIN_ENDPOINT"])},
+            **endpoint_option(),
         },
         supports_check_mode=True,
     )

@@ -36,15 +36,10 @@ options:
     description: Seconds to wait for the Operation before failing with its name (it may still complete).
     type: float
     default: 900
-  api_endpoint:
-    description:
-      - Base URL of the SQL Admin API (C(/v1) is appended). Every request, Operation polls included, goes there.
-      - When not set, the environment variable E(GCP_SQLADMIN_ENDPOINT) is used.
-    type: str
-    default: https://sqladmin.googleapis.com
 author: nearzero (!UNKNOWN)
 extends_documentation_fragment:
   - nearzero.gcp.gcp_auth.modules
+  - nearzero.gcp.sqladmin
 """
 
 EXAMPLES = r"""
@@ -96,10 +91,9 @@ instance:
 import time
 from typing import Any
 
-from ansible.module_utils.basic import env_fallback
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import DEFAULT_ENDPOINT, SqlAdminApi
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import SqlAdminApi, endpoint_option
 
 ENTERPRISE_PLUS = "ENTERPRISE_PLUS"
 
@@ -137,8 +131,7 @@ def main() -> None:
             "project": {"type": "str", "required": True},
             "name": {"type": "str", "required": True},
             "wait_timeout": {"type": "float", "default": 900},
-            "api_endpoint": {"type": "str", "default": DEFAULT_ENDPOINT,
-                             "fallback": (env_fallback, ["GCP_SQLADMIN_ENDPOINT"])},
+            **endpoint_option(),
         },
         supports_check_mode=True,
     )
