@@ -89,6 +89,7 @@ METHOD_IDS = {
     "sqladmin.backupRuns.get": "sql.backupRuns.get",
     "sqladmin.backupRuns.insert": "sql.backupRuns.insert",
     "sqladmin.instances.clone": "sql.instances.clone",
+    "sqladmin.instances.restoreBackup": "sql.instances.restoreBackup",
     "secretmanager.versions.access": "secretmanager.projects.secrets.versions.access",
     "secretmanager.locations.versions.access": "secretmanager.projects.locations.secrets.versions.access",
     "iam.generateAccessToken": "iamcredentials.projects.serviceAccounts.generateAccessToken",

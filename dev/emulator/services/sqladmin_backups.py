@@ -1,4 +1,4 @@
-"""Cloud SQL Admin v1 backups and point-in-time recovery: ``backupRuns.list/get/insert`` and ``instances.clone``.
+"""Cloud SQL Admin v1 backups and recovery: ``backupRuns.list/get/insert``, ``instances.clone`` and ``restoreBackup``.
 
 Built on the SQL Admin service's store (``sqladmin.py``: its instances, project check, views and
 operations, ``store.routes``). Shapes follow ``sqladmin.v1.json``, against which the server checks
@@ -15,6 +15,18 @@ Cloud SQL's rules kept here:
   time before the earliest recovery time: the later of now minus ``transactionLogRetentionDays`` and
   the end of the oldest successful backup (a restore starts from a backup taken before the time).
   Refusals are 400s answered before anything is created.
+- ``instances.restoreBackup`` overwrites an EXISTING instance (the path's) with a backup run
+  (``restoreBackupContext``: ``backupRunId``, the source ``instanceId`` and ``project``, the path's by
+  default). Refused before anything changes: an unknown run or source (404), a run that is not
+  SUCCESSFUL, a target that is a read replica or has read replicas, a database version other than the
+  run's, a target disk smaller than the source's.
+- Automated runs (type AUTOMATED) are taken once per day, in the window that starts at
+  ``backupConfiguration.startTime`` (UTC, ``00:00`` when unset), for every instance with backups
+  enabled, from the first window after the emulator first saw the instance. API-only instances get
+  theirs when the runs are read (each dated at its window: what a caller sees is the same); a lab
+  can compress the day to ``automated_backup_seconds`` in ``cloudsql.json``, and then a scheduler
+  thread takes real base backups of its lab primaries at each window. Without that key the lab
+  takes none (its first run is the cloudsql_lab role's).
 
 Lab mode (``<lab>/cloudsql.json``, written by the cloudsql_lab role): a lab primary archives its WAL
 (gzip, one file per segment) into ``wal_archive`` and keeps its base backups (``pg_basebackup``, tar)
@@ -28,8 +40,13 @@ before the target time and the archive into the spare, and starts PostgreSQL the
 ``recovery_target_time`` and ``recovery_target_action = 'promote'``. The operation is DONE once the
 clone accepts a write; the clone is then served with the spare's private IP and its own CA (the
 spare's per-instance CA: its certificate names the spare, which ``verify-ca`` does not check).
+``restoreBackup`` onto a lab instance (a clone on a spare, or a lab instance from cloudsql.json)
+copies the run's base backup (no WAL archive) into the target's host and recovers it to its
+consistent point only (``recovery_target = 'immediate'``: the end of the backup, nothing replayed
+after it), then promotes it; the operation is DONE once the target accepts a write.
 
-Tests drive it through ``emulator.services["sqladmin_backups"]`` (a ``BackupStore``): ``add_run``.
+Tests drive it through ``emulator.services["sqladmin_backups"]`` (a ``BackupStore``): ``add_run``,
+``automated_every`` (the seconds between automated windows of API-only instances, 86400).
 """
 
 from __future__ import annotations
@@ -37,15 +54,23 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import shlex
 import subprocess
 import threading
+import time
+import weakref
 
 from ..errors import ApiError
 from ..server import Response
 from .sqladmin import GOOGLE_BASE, INTERNAL_CA, LAB_TIMEOUT, SCOPES, _invalid
 
+LOG = logging.getLogger("emulator")
+
 # Cloud SQL's default backup location: the multi-region holding the instance's region
+DAY = 86400.0
+# how often the lab's scheduler looks for a due automated run
+SCHEDULER_TICK = 2.0
 MULTI_REGIONS = {"us": "us", "northamerica": "us", "southamerica": "us", "europe": "eu", "asia": "asia"}
 
 
@@ -56,6 +81,13 @@ def _parse_time(value: str) -> dt.datetime:
 
 def _rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def window_start(backup: dict, moment: dt.datetime, every: float) -> dt.datetime:
+    """Start of the automated-backup window holding ``moment``: ``startTime`` (HH:MM UTC) plus whole periods."""
+    hour, minute = (int(part) for part in (backup.get("startTime") or "00:00").split(":")[:2])
+    anchor = moment.astimezone(dt.UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return anchor + dt.timedelta(seconds=((moment - anchor).total_seconds() // every) * every)
 
 
 def default_location(region: str) -> str:
@@ -73,6 +105,10 @@ class BackupStore:
         self.lab_locations: dict[tuple[str, str, str], str] = {}
         # spare container -> the clone it holds
         self.spares_used: dict[str, str] = {}
+        # seconds between the automated windows of API-only instances (a lab sets its own in cloudsql.json)
+        self.automated_every = DAY
+        # (project, instance) -> the last automated window accounted for (taken, or the first one seen)
+        self.automated_upto: dict[tuple[str, str], dt.datetime] = {}
         self.lock = threading.RLock()
 
     # -- test controls -------------------------------------------------------------------
@@ -126,6 +162,8 @@ class BackupStore:
         """Every run of the instance, newest first (by enqueued time), as Cloud SQL lists them."""
         key = (project, instance["name"])
         container = self.sql.lab_containers.get(key)
+        if not container:
+            self._automated_memory(project, instance)
         with self.lock:
             runs = [copy.deepcopy(r) for r in self.runs.get(key, [])]
         if container:
@@ -160,6 +198,63 @@ class BackupStore:
             runs.append(run)
         return runs
 
+    def _automated_memory(self, project: str, instance: dict) -> None:
+        """Add the AUTOMATED runs of an API-only instance for each window passed since it was last read.
+
+        The first window counted is the first after the instance's creation; each run is dated at its
+        window (one second long), and only the newest ``retainedBackups`` (7) automated runs are kept.
+        """
+        backup = instance["settings"].get("backupConfiguration") or {}
+        if not backup.get("enabled") or instance.get("masterInstanceName"):
+            return
+        key, now, every = (project, instance["name"]), dt.datetime.now(dt.UTC), float(self.automated_every)
+        retained = int((backup.get("backupRetentionSettings") or {}).get("retainedBackups") or 7)
+        with self.lock:
+            upto = self.automated_upto.setdefault(key, _parse_time(instance.get("createTime") or _rfc3339(now)))
+            window = max(
+                window_start(backup, upto, every),
+                window_start(backup, now, every) - dt.timedelta(seconds=every * retained),
+            )
+            window += dt.timedelta(seconds=every)
+            while window <= now:
+                run = self._run(project, instance, window, window + dt.timedelta(seconds=1), "AUTOMATED", None)
+                self.runs.setdefault(key, []).append(run)
+                window += dt.timedelta(seconds=every)
+            self.automated_upto[key] = now
+            automated = [r for r in self.runs.get(key, []) if r["type"] == "AUTOMATED"]
+            for old in sorted(automated, key=lambda r: r["startTime"])[:-retained]:
+                self.runs[key].remove(old)
+
+    def take_due_lab_backups(self) -> None:
+        """Take a real AUTOMATED base backup of each lab primary whose window has come (lab setting only).
+
+        A lab turns this on with ``automated_backup_seconds`` in cloudsql.json (its compressed day);
+        the first window this sees for an instance is not taken (its start passed unseen), the next is.
+        """
+        every = float(self.lab_file().get("automated_backup_seconds") or 0)
+        if every <= 0:
+            return
+        now = dt.datetime.now(dt.UTC)
+        with self.sql.lock:
+            primaries = [
+                (key, copy.deepcopy(self.sql.instances[key]), container)
+                for key, container in self.sql.lab_containers.items()
+                if key in self.sql.instances and not self.sql.instances[key].get("masterInstanceName")
+            ]
+        for key, instance, container in primaries:
+            backup = instance["settings"].get("backupConfiguration") or {}
+            spec = self.lab_spec(key[1])
+            if not (backup.get("enabled") and spec and spec.get("backup_command")):
+                continue
+            window = window_start(backup, now, every)
+            with self.lock:
+                if window <= self.automated_upto.setdefault(key, window):
+                    continue
+                self.automated_upto[key] = window
+            problem = self.backup_lab(container, spec, self.location_for(instance), "", "AUTOMATED")
+            if problem:
+                LOG.warning("automated backup of %s: %s", key[1], problem)
+
     def earliest_recovery(self, project: str, instance: dict) -> tuple[dt.datetime | None, list[dict]]:
         """(earliest recovery time, the successful runs) of a PITR-enabled instance; None without a backup."""
         runs = [r for r in self.list_runs(project, instance) if r["status"] == "SUCCESSFUL"]
@@ -193,17 +288,25 @@ class BackupStore:
                 return spare
         return None
 
-    def backup_lab(self, container: str, spec: dict, location: str, description: str) -> str | None:
-        """Take an on-demand base backup with the role's script; None once it is there, else the error."""
-        argv = [spec["backup_command"], "ON_DEMAND", location, description]
+    def backup_lab(
+        self, container: str, spec: dict, location: str, description: str, run_type: str = "ON_DEMAND"
+    ) -> str | None:
+        """Take a base backup (``run_type``) with the role's script; None once it is there, else the error."""
+        argv = [spec["backup_command"], run_type, location, description]
         res = self.sql._podman(container, *argv, user="postgres")
         if res.returncode != 0:
             return f"the base backup failed in {container}: {(res.stderr or res.stdout).strip()[-300:]}"
         return None
 
-    def restore_lab(self, source: dict, spare: dict, run_id: str, target: str) -> str | None:
-        """Restore run ``run_id`` of the source plus its WAL up to ``target`` on the spare; None once it writes."""
+    def restore_lab(self, source: dict, spare: dict, run_id: str, target: str | None) -> str | None:
+        """Restore run ``run_id`` of the source plus its WAL up to ``target`` on the spare; None once it writes.
+
+        ``target`` None restores the base backup alone to its consistent point (restoreBackup): the WAL
+        archive is neither closed nor copied, and recovery stops where the backup ends.
+        """
         container = source["container"]
+        if target is None:
+            return self._copy_and_recover(source, spare, run_id, None)
         closed = self.sql._psql(container, "select pg_walfile_name(pg_switch_wal())")
         if closed.returncode != 0:
             return f"pg_switch_wal() failed in {container}: {(closed.stderr or closed.stdout).strip()[:300]}"
@@ -217,7 +320,13 @@ class BackupStore:
         last = self.sql._poll_lab(archived)
         if last is not None:
             return f"{container} did not archive WAL segment {segment} within {LAB_TIMEOUT:.0f} s ({last})"
+        return self._copy_and_recover(source, spare, run_id, target)
+
+    def _copy_and_recover(self, source: dict, spare: dict, run_id: str, target: str | None) -> str | None:
+        """Copy the base backup (and, with a ``target`` time, the WAL archive) to the spare, recover and promote."""
+        container = source["container"]
         staging = spare["restore_dir"]
+        wal = [source["wal_archive"].lstrip("/")] if target else []
         pack = subprocess.Popen(
             [
                 "podman",
@@ -229,7 +338,7 @@ class BackupStore:
                 "-cf",
                 "-",
                 f"{source['backup_dir'].lstrip('/')}/{run_id}/base.tar.gz",
-                source["wal_archive"].lstrip("/"),
+                *wal,
             ],
             stdout=subprocess.PIPE,
         )
@@ -243,7 +352,7 @@ class BackupStore:
         )
         pack.stdout.close()
         if pack.wait(timeout=LAB_TIMEOUT) != 0 or unpack.returncode != 0:
-            return f"copying backup {run_id} and the WAL archive to {spare['container']} failed: {unpack.stderr[-300:]}"
+            return f"copying backup {run_id} to {spare['container']} failed: {unpack.stderr[-300:]}"
         script = _restore_script(
             spare,
             f"{staging}/{source['backup_dir'].lstrip('/')}/{run_id}/base.tar.gz",
@@ -265,7 +374,8 @@ class BackupStore:
         if last is None:
             return None
         return (
-            f"the restore in {spare['container']} did not reach {target} and promote within {LAB_TIMEOUT:.0f} s: {last}"
+            f"the restore in {spare['container']} did not reach {target or 'the end of backup ' + run_id} and "
+            f"promote within {LAB_TIMEOUT:.0f} s: {last}"
         )
 
 
@@ -274,16 +384,23 @@ def _unpack_script(staging: str) -> str:
     return f"rm -rf {quoted} && mkdir -p {quoted} && tar -C {quoted} -xf - && chown -R postgres:postgres {quoted}"
 
 
-def _restore_script(spare: dict, base_tar: str, wal_dir: str, target: str) -> str:
-    """Replace the spare's cluster by the base backup and recover it to ``target``, then promote."""
+def _restore_script(spare: dict, base_tar: str, wal_dir: str, target: str | None) -> str:
+    """Replace the spare's cluster by the base backup and recover it to ``target``, then promote.
+
+    ``target`` None: to the backup's consistent point (``recovery_target = 'immediate'``), with no
+    archive to read (``restore_command`` finds nothing: the WAL the backup carries is in its pg_wal).
+    """
     data, conf, service = spare["data_dir"], spare["conf_dir"], spare["service"]
-    restore = f"test -f {wal_dir}/%f.gz && gunzip < {wal_dir}/%f.gz > %p"
-    settings = (
-        f"restore_command = '{restore}'\n"
-        f"recovery_target_time = '{target}'\n"
-        "recovery_target_inclusive = on\n"
-        "recovery_target_action = 'promote'\n"
-    )
+    if target is None:
+        settings = "restore_command = 'false'\nrecovery_target = 'immediate'\nrecovery_target_action = 'promote'\n"
+    else:
+        restore = f"test -f {wal_dir}/%f.gz && gunzip < {wal_dir}/%f.gz > %p"
+        settings = (
+            f"restore_command = '{restore}'\n"
+            f"recovery_target_time = '{target}'\n"
+            "recovery_target_inclusive = on\n"
+            "recovery_target_action = 'promote'\n"
+        )
     return " && ".join(
         [
             "set -e",
@@ -300,7 +417,7 @@ def _restore_script(spare: dict, base_tar: str, wal_dir: str, target: str) -> st
 
 
 def register(router, emulator):
-    """Serve backupRuns.list/get/insert and instances.clone; return the BackupStore tests use."""
+    """Serve backupRuns.list/get/insert, instances.clone and restoreBackup, start the lab's backup schedule."""
     sql = emulator.services["sqladmin"]
     store = BackupStore(sql)
     check_project = sql.routes["check_project"]
@@ -444,9 +561,105 @@ def register(router, emulator):
 
         return Response(body=new_operation(call, dest, "CLONE", apply))
 
+    def lab_target(project: str, name: str) -> tuple[dict | None, bool]:
+        """(the lab server holding instance ``name``, whether it is a spare), or (None, False) for an API-only one."""
+        with store.lock:
+            held = next((c for c, clone in store.spares_used.items() if clone == name), None)
+        if held:
+            return next(s for s in store.lab_file().get("spares", []) if s["container"] == held), True
+        container = sql.lab_containers.get((project, name))
+        spec = store.lab_spec(name) if container else None
+        return (dict(spec, container=container) if spec else None), False
+
+    def restore_backup(call):
+        project = check_project(call, "cloudsql.instances.restoreBackup")
+        name = call.params["instance"]
+        context = (call.request.json() or {}).get("restoreBackupContext") or {}
+        run_id = str(context.get("backupRunId") or "")
+        if not run_id:
+            raise _invalid(
+                "restoreBackupContext.backupRunId is required: name the backup run to restore (backupRuns.list)."
+            )
+        source_project = context.get("project") or project
+        source_name = context.get("instanceId") or name
+        with sql.lock:
+            target = copy.deepcopy(find(project, name))
+            source = copy.deepcopy(find(source_project, source_name))
+        run = next((r for r in store.list_runs(source_project, source) if r["id"] == run_id), None)
+        if run is None:
+            raise ApiError(
+                404,
+                f"The backup run {run_id} of instance {source_name} does not exist.",
+                "backupRunDoesNotExist",
+                status="NOT_FOUND",
+            )
+        if run["status"] != "SUCCESSFUL":
+            raise _invalid(
+                f"The backup run {run_id} of instance {source_name} is {run['status']}: only a SUCCESSFUL run can be "
+                "restored; pick another from backupRuns.list."
+            )
+        if target.get("masterInstanceName"):
+            raise _invalid(
+                f"A backup cannot be restored to the read replica {name} (it replicates from "
+                f"{target['masterInstanceName']}): restore it to a primary or a stand-alone instance."
+            )
+        if target.get("replicaNames"):
+            raise _invalid(
+                f"The instance {name} has read replicas ({', '.join(target['replicaNames'])}): delete them before "
+                "restoring a backup onto it."
+            )
+        if run.get("databaseVersion") != target.get("databaseVersion"):
+            raise _invalid(
+                f"The backup run {run_id} is of {run.get('databaseVersion')} and the instance {name} runs "
+                f"{target.get('databaseVersion')}: restore it to an instance of the same database version."
+            )
+        size = {n: int(i["settings"].get("dataDiskSizeGb") or 0) for n, i in (("source", source), ("target", target))}
+        if size["target"] and size["target"] < size["source"]:
+            raise _invalid(
+                f"The instance {name} has {size['target']} GB of storage and the backup's instance {source_name} "
+                f"{size['source']} GB: increase the target's storage (settings.dataDiskSizeGb) first."
+            )
+        lab_source = store.lab_spec(source_name) if sql.lab_containers.get((source_project, source_name)) else None
+        server, spare = lab_target(project, name)
+        if bool(lab_source) != bool(server):
+            kinds = {True: "a lab instance", False: "API-only"}
+            raise _invalid(
+                f"The lab restores backups between lab servers only: {source_name} is {kinds[bool(lab_source)]} "
+                f"and {name} is {kinds[bool(server)]}."
+            )
+        if lab_source:
+            lab_source = dict(lab_source, container=sql.lab_containers[(source_project, source_name)])
+
+        def apply():
+            if not server:
+                return None
+            problem = store.restore_lab(lab_source, server, run_id, None)
+            if problem is None and not spare:
+                # an instance that may stream again later (a rebuilt replica) must not keep the restore's target
+                sql._podman(server["container"], "rm", "-f", f"{server['conf_dir']}/conf.d/nearzero-restore.conf")
+            return problem
+
+        return Response(body=new_operation(call, name, "RESTORE_VOLUME", apply))
+
+    def schedule(ref) -> None:
+        """The lab's automated backups: every SCHEDULER_TICK, while the BackupStore lives."""
+        while True:
+            time.sleep(SCHEDULER_TICK)
+            alive = ref()
+            if alive is None:
+                return
+            try:
+                alive.take_due_lab_backups()
+            except Exception:  # a bad lab file or podman hiccup must not end the schedule
+                LOG.exception("automated backups")
+            del alive
+
+    threading.Thread(target=schedule, args=(weakref.ref(store),), daemon=True, name="sql-backup-schedule").start()
+
     inst = r"/v1/projects/(?P<project>[^/]+)/instances/(?P<instance>[a-z][a-z0-9-]*)"
     router.add("GET", inst + r"/backupRuns", list_runs, kind="sqladmin.backupRuns.list", scopes=SCOPES)
     router.add("GET", inst + r"/backupRuns/(?P<id>-?\d+)", get_run, kind="sqladmin.backupRuns.get", scopes=SCOPES)
     router.add("POST", inst + r"/backupRuns", insert_run, kind="sqladmin.backupRuns.insert", scopes=SCOPES)
     router.add("POST", inst + r"/clone", clone, kind="sqladmin.instances.clone", scopes=SCOPES)
+    router.add("POST", inst + r"/restoreBackup", restore_backup, kind="sqladmin.instances.restoreBackup", scopes=SCOPES)
     return store

@@ -141,3 +141,92 @@ def test_clone_requests_are_checked_against_the_discovery_document(api):
     assert resp.status_code == 400 and 'Unknown name "destinationInstanceNam"' in resp.json()["error"]["message"]
     resp = session.post(f"{base}/instances/db-us/clone", json={"cloneContext": {}})
     assert resp.status_code == 400 and "destinationInstanceName is required" in resp.json()["error"]["message"]
+
+
+def restore(session, base, target, run_id, source=None):
+    context = {"backupRunId": run_id, "project": "p1"}
+    if source:
+        context["instanceId"] = source
+    return session.post(f"{base}/instances/{target}/restoreBackup", json={"restoreBackupContext": context})
+
+
+def test_restore_backup_overwrites_an_existing_instance(api):
+    sql, backups, session, base = api
+    sql.add_instance("p1", "db-scratch", region="europe-west3", private_ip="10.20.0.9")
+    run = backups.add_run("p1", "db-us", start=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
+    resp = restore(session, base, "db-scratch", run["id"], source="db-us")
+    assert resp.status_code == 200, resp.text
+    op = resp.json()
+    assert check(op, "Operation", doc=DOC) == []
+    assert op["operationType"] == "RESTORE_VOLUME" and op["targetId"] == "db-scratch"
+    assert wait_done(session, base, op).get("error") is None
+    # the instance's own backup onto itself (instanceId defaults to the path's instance)
+    own = restore(session, base, "db-us", run["id"])
+    assert own.status_code == 200, own.text
+    assert wait_done(session, base, own.json()).get("error") is None
+
+
+@pytest.mark.parametrize(
+    ("target", "run", "status", "needs"),
+    [
+        ("db-scratch", "404", 404, "The backup run 404 of instance db-us does not exist"),
+        ("db-scratch", "failed", 400, "is FAILED: only a SUCCESSFUL run can be restored"),
+        ("db-eu", "ok", 400, "cannot be restored to the read replica db-eu"),
+        ("db-us", "ok", 400, "The instance db-us has read replicas (db-eu)"),
+        ("db-mysql", "ok", 400, "restore it to an instance of the same database version"),
+        ("db-small", "ok", 400, "has 10 GB of storage and the backup's instance db-us 100 GB"),
+    ],
+)
+def test_restore_backup_refusals_change_nothing(api, target, run, status, needs):
+    sql, backups, session, base = api
+    sql.instances[("p1", "db-us")]["settings"]["dataDiskSizeGb"] = "100"
+    sql.add_instance("p1", "db-scratch", private_ip="10.20.0.9")
+    sql.add_instance("p1", "db-eu", region="europe-west3", private_ip="10.20.0.7", master="db-us")
+    sql.add_instance("p1", "db-mysql", private_ip="10.20.0.10", database_version="MYSQL_8_0")
+    sql.add_instance("p1", "db-small", private_ip="10.20.0.11", settings={"dataDiskSizeGb": "10"})
+    runs = {
+        "ok": backups.add_run("p1", "db-us")["id"],
+        "failed": backups.add_run(
+            "p1", "db-us", start=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), status="FAILED"
+        )["id"],
+        "404": "404",
+    }
+    before = {name: session.get(f"{base}/instances/{name}").json() for name in ("db-us", target)}
+    operations = len(sql.operations)
+    resp = restore(session, base, target, runs[run], source="db-us")
+    assert resp.status_code == status, resp.text
+    assert needs in resp.json()["error"]["message"]
+    assert len(sql.operations) == operations
+    for name, instance in before.items():
+        assert session.get(f"{base}/instances/{name}").json()["etag"] == instance["etag"]
+
+
+def test_restore_backup_requests_are_checked_against_the_discovery_document(api):
+    _, backups, session, base = api
+    run = backups.add_run("p1", "db-us")
+    resp = session.post(f"{base}/instances/db-us/restoreBackup", json={"restoreBackupContext": {"backupRunId": "x"}})
+    assert resp.status_code == 400 and "backup_run_id' (TYPE_INT64)" in resp.json()["error"]["message"]
+    resp = session.post(
+        f"{base}/instances/db-us/restoreBackup", json={"restoreBackupContext": {"backupRun": run["id"]}}
+    )
+    assert resp.status_code == 400 and 'Unknown name "backupRun"' in resp.json()["error"]["message"]
+    resp = session.post(f"{base}/instances/db-us/restoreBackup", json={"restoreBackupContext": {}})
+    assert resp.status_code == 400 and "backupRunId is required" in resp.json()["error"]["message"]
+
+
+def test_automated_runs_come_at_each_backup_window(api):
+    sql, backups, session, base = api
+    backups.automated_every = 0.5  # the day, compressed: a window every half second from startTime
+    settings = sql.instances[("p1", "db-us")]["settings"]["backupConfiguration"]
+    settings.update(startTime="03:00", backupRetentionSettings={"retainedBackups": 2})
+    assert session.get(f"{base}/instances/db-us/backupRuns").json().get("items", []) == []
+    time.sleep(1.8)
+    items = session.get(f"{base}/instances/db-us/backupRuns").json()["items"]
+    # three windows or more passed, the newest two are retained
+    assert [r["type"] for r in items] == ["AUTOMATED", "AUTOMATED"]
+    assert {r["location"] for r in items} == {"eu"} and {r["status"] for r in items} == {"SUCCESSFUL"}
+    starts = [dt.datetime.fromisoformat(r["startTime"].replace("Z", "+00:00")) for r in items]
+    assert starts[0] - starts[1] == dt.timedelta(seconds=0.5)
+    assert {s.microsecond for s in starts} <= {0, 500000}
+    # backups off: no automated run
+    assert session.get(f"{base}/instances/db-plain/backupRuns").json().get("items", []) == []
