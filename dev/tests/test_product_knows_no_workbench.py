@@ -8,6 +8,7 @@ they name the workbench so that the tarball leaves it out.
 """
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,10 @@ def test_build_ignore_entries_are_the_only_exception():
     allowed = frozenset({"- .lab", "- dev"})
     assert matching_lines(RULES["lab state folder"], text, allowed) == []
     assert matching_lines(RULES["emulator"], text, allowed) == [(4, "# the emulator lives in dev/")]
+
+
+def test_tests_compile_the_collection_outside_its_sources():
+    """The tests import the collection from this tree: its bytecode goes under .cache, however pytest was
+    started, so no compiled copy carrying this machine's paths lands beside plugins/ or roles/."""
+    assert sys.pycache_prefix, "conftest.py sets no bytecode prefix"
+    assert Path(sys.pycache_prefix).resolve().is_relative_to(ROOT / ".cache")
