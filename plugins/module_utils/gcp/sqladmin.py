@@ -197,12 +197,21 @@ class SqlAdminApi:
         Repeated only when the API cannot have acted on it: once accepted, a repeat is refused (the
         replica is the primary by then) and would hide the first one's outcome.
         """
-        url = f"{self.base}/projects/{project}/instances/{instance}/switchover"
-        ctx = dict(self._context(project, instance, "cloudsql.instances.failover", ADMIN_ROLE),
-                   bad_request_hint="Cloud SQL refused the switchover before starting it, so nothing changed; its "
-                                    "reason follows.")
+        return self._act(project, instance, "switchover", "cloudsql.instances.failover", None,
+                         "Cloud SQL refused the switchover before starting it, so nothing changed; its reason follows.")
+
+    def _act(self, project: str, instance: str, verb: str, permission: str, body: Resource | None,
+             refused: str) -> Resource:
+        """POST an action that must not run twice (``instances.<verb>``); the Operation.
+
+        Repeated only when the API cannot have acted on it (``retry="unprocessed"``); a 400 names
+        ``refused`` (what the refusal left unchanged), a 404 the missing instance.
+        """
+        url = f"{self.base}/projects/{project}/instances/{instance}/{verb}"
+        ctx = dict(self._context(project, instance, permission, ADMIN_ROLE), bad_request_hint=refused)
         try:
-            resp = self.client.request("POST", url, context=ctx, retry="unprocessed")
+            resp = self.client.request("POST", url, context=ctx, retry="unprocessed",
+                                       **({} if body is None else {"json": body}))
         except GcpError as exc:
             raise self._explain_missing(exc, project, instance) from None
         return resp.json()
@@ -230,16 +239,8 @@ class SqlAdminApi:
         Repeated only when the API cannot have acted on it: a repeat of a clone that was accepted
         would be refused (the destination's name is taken) and would hide the first one's outcome.
         """
-        url = f"{self.base}/projects/{project}/instances/{instance}/clone"
-        ctx = dict(self._context(project, instance, "cloudsql.instances.clone", ADMIN_ROLE),
-                   bad_request_hint="Cloud SQL refused the clone before starting it, so nothing was created; its "
-                                    "reason follows.")
-        try:
-            resp = self.client.request("POST", url, json={"cloneContext": clone_context}, context=ctx,
-                                       retry="unprocessed")
-        except GcpError as exc:
-            raise self._explain_missing(exc, project, instance) from None
-        return resp.json()
+        return self._act(project, instance, "clone", "cloudsql.instances.clone", {"cloneContext": clone_context},
+                         "Cloud SQL refused the clone before starting it, so nothing was created; its reason follows.")
 
     def restore_backup(self, project: str, instance: str, restore_context: Resource) -> Resource:
         """Restore a backup run over the EXISTING instance (``restoreBackupContext``: backupRunId, instanceId, project).
@@ -247,16 +248,10 @@ class SqlAdminApi:
         Repeated only when the API cannot have acted on it: a restore overwrites the instance's data,
         and a repeat would restore it again over whatever was written since.
         """
-        url = f"{self.base}/projects/{project}/instances/{instance}/restoreBackup"
-        ctx = dict(self._context(project, instance, "cloudsql.instances.restoreBackup", ADMIN_ROLE),
-                   bad_request_hint="Cloud SQL refused the restore before starting it, so nothing was overwritten; "
-                                    "its reason follows.")
-        try:
-            resp = self.client.request("POST", url, json={"restoreBackupContext": restore_context}, context=ctx,
-                                       retry="unprocessed")
-        except GcpError as exc:
-            raise self._explain_missing(exc, project, instance) from None
-        return resp.json()
+        return self._act(project, instance, "restoreBackup", "cloudsql.instances.restoreBackup",
+                         {"restoreBackupContext": restore_context},
+                         "Cloud SQL refused the restore before starting it, so nothing was overwritten; its reason "
+                         "follows.")
 
     def wait(self, operation: Resource, project: str, instance: str, timeout: float) -> Resource:
         """Wait for an accepted Operation (polled at ``operation_url``, each poll retried).
