@@ -64,7 +64,10 @@ def run_playbook(tmp_path, playbook, *args):
     env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"), ANSIBLE_NOCOLOR="1")
     lab_release = ROOT / "dev" / "playbooks" / "lab_release.yml"
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(LAB / "inventory.yml"),
+    # the scenario's inventory as molecule hands it to its own runs: its group_vars, then the lab's hosts
+    inventories = [str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), str(LAB / "inventory.yml")]
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"),
+                           *(arg for inventory in inventories for arg in ("-i", inventory)),
                            str(lab_release), str(ROOT / "playbooks" / playbook), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -21,8 +21,9 @@ import testinfra
 import yaml
 
 ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
-LAB = ROOT / ".lab" / os.environ.get("NEARZERO_MONITORING_LAB", "mol-monitoring")
-HOSTS = ["mon-us-1", "engine-us-1", "db-us-1", "db-eu-1"]
+LAB = ROOT / ".lab" / f"mol-{os.environ.get('MOLECULE_SCENARIO_NAME', 'default')}"
+INVENTORY = yaml.safe_load((LAB / "inventory.yml").read_text())["all"]["hosts"]
+HOSTS = sorted(INVENTORY)
 
 
 def host(name):
@@ -31,7 +32,7 @@ def host(name):
 
 
 def address(name):
-    return yaml.safe_load((LAB / "inventory.yml").read_text())["all"]["hosts"][name]["ansible_host"]
+    return INVENTORY[name]["ansible_host"]
 
 
 def prometheus(query):
@@ -86,7 +87,9 @@ def test_engine_metrics_carry_the_order_path_with_database_round_trips():
 
 def test_every_target_is_up_and_cloud_sql_is_read_over_tls_and_the_api():
     assert prometheus("up == 0") == []
-    assert len(prometheus("up")) == 4 + 1 + 2 + 2
+    engines = [name for name in HOSTS if name.startswith("engine-")]
+    # node_exporter on every host, each engine, Prometheus and Alertmanager, the two Cloud SQL exporters
+    assert len(prometheus("up")) == len(HOSTS) + len(engines) + 2 + 2
     pg = {r["metric"]["cloudsql_instance"]: r["value"][1] for r in prometheus("pg_up")}
     assert pg == {"db-us-1": "1", "db-eu-1": "1"}
     state = {r["metric"]["cloudsql_instance"]: r["value"][1] for r in prometheus("nearzero_cloudsql_instance_runnable")}
