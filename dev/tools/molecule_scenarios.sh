@@ -3,7 +3,7 @@
 # 2 cores), so the last to start are short and the side-by-side run ends evenly. A scenario not
 # listed here is started after those listed.
 cd "$(dirname "$0")/../.."
-longest_first=(trading_engine low_latency_vm dr_region default monitoring cloudsql security dr_switchover pitr mitogen nvidia_gpu low_latency)
+longest_first=(default trading_engine low_latency_vm dr_region security cloudsql dr_switchover mitogen pitr nvidia_gpu low_latency)
 for s in "${longest_first[@]}"; do
   [[ -f molecule/$s/molecule.yml ]] && echo "$s"
 done

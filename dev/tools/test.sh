@@ -2,8 +2,8 @@
 # make test: every check the project has, one timed line per phase. All phases run (so one
 # report shows every failure); the exit status is non-zero when any of them failed.
 #
-# The linters run first, one after the other. pytest and the molecule scenarios then run
-# NEARZERO_TEST_JOBS at a time (default 2): a scenario keeps the machine busy only about half of
+# The linters run one after the other, beside the longest scenario. pytest and the molecule scenarios
+# run NEARZERO_TEST_JOBS at a time (default 2): a scenario keeps the machine busy only about half of
 # the time (it waits on systemd, SSH, timers and its containers), and every scenario has a lab
 # of its own (containers, networks, emulator, fact cache), so two share the 2 cores without
 # meeting. Each one's output is printed whole when it ends, under its phase line.
@@ -60,14 +60,6 @@ trap stop_jobs INT TERM
 sysctl_snapshot() { sysctl -n vm.swappiness kernel.numa_balancing net.core.busy_poll net.core.busy_read 2>/dev/null | tr '\n' ' '; }
 kernel_before=$(sysctl_snapshot)
 
-phase yamllint yamllint -s .
-phase ruff ruff check .
-phase ansible-lint ansible-lint -q
-# The collection as a user gets it: built, installed from the tarball into an empty path and used
-# (ansible-doc, ansible-inventory and a module against the emulator, site.yml's syntax) from a
-# temporary directory, with this repository on no path.
-phase collection python dev/tools/collection_check.py
-
 # Longest first, so the last ones to start are short (dev/tools/molecule_scenarios.sh gives the order);
 # pytest (about 150 s) goes third, where its measured length puts it; ansible-test sanity (the
 # certified-collection gate, no ignore file; dev/tools/sanity.py) right after it.
@@ -76,15 +68,29 @@ for scenario in $(dev/tools/molecule_scenarios.sh); do
   queue+=("molecule-$scenario")
 done
 queue=("${queue[@]:0:2}" pytest sanity "${queue[@]:2}")
-for name in "${queue[@]}"; do
+start_queued() {
+  case $1 in
+    pytest) start_job pytest pytest -q --durations=15 ;;
+    sanity) start_job sanity python dev/tools/sanity.py ;;
+    *) start_job "$1" molecule test -s "${1#molecule-}" ;;
+  esac
+}
+
+# The linters use one core: the longest scenario starts first and runs beside them (they read the
+# tracked tree; a scenario writes only under .lab/, .cache/ and molecule's own directory, which
+# the linters and the collection build skip).
+start_queued "${queue[0]}"
+phase yamllint yamllint -s .
+phase ruff ruff check .
+phase ansible-lint ansible-lint -q
+# The collection as a user gets it: built, installed from the tarball into an empty path and used
+# (ansible-doc, ansible-inventory and a module against the emulator, site.yml's syntax) from a
+# temporary directory, with this repository on no path.
+phase collection python dev/tools/collection_check.py
+
+for name in "${queue[@]:1}"; do
   while ((${#running[@]} >= jobs_max)); do finish_job; done
-  if [[ $name == pytest ]]; then
-    start_job pytest pytest -q
-  elif [[ $name == sanity ]]; then
-    start_job sanity python dev/tools/sanity.py
-  else
-    start_job "$name" molecule test -s "${name#molecule-}"
-  fi
+  start_queued "$name"
 done
 while ((${#running[@]})); do finish_job; done
 
