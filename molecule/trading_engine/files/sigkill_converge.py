@@ -53,7 +53,6 @@ class Chaos:
         self.manifest = json.loads(Path(args.manifest).read_text())
         self.log_file = open(args.log, "w")  # noqa: SIM115 - kept open for the whole run
         self.playbook = str(Path(sys.executable).parent / "ansible-playbook")
-        self.adhoc = str(Path(sys.executable).parent / "ansible")
         self.env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}
         self.env.update(ANSIBLE_CONFIG=str(self.project / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                         PYTHONUNBUFFERED="1")
@@ -123,13 +122,14 @@ class Chaos:
         return proc.returncode, changed, out
 
     def host_shell(self, host: str, cmd: str) -> str:
-        proc = subprocess.run([self.adhoc, *self.inventory_args, host, "-b", "-o", "-m", "ansible.builtin.shell",
-                               "-a", cmd], cwd=self.project, env=self.env, capture_output=True, text=True,
+        """Run ``cmd`` as root inside the host's container (``podman exec``): read beside Ansible, not
+        through it, and in a fraction of an ad-hoc run's time (this runs twice a round, 14 rounds)."""
+        proc = subprocess.run(["podman", "exec", self.args.containers[host], "sh", "-c", cmd],
+                              env={**os.environ, **self.podman_env()}, capture_output=True, text=True,
                               timeout=120, check=False)
         if proc.returncode != 0:
-            raise RuntimeError(f"{host}: {cmd}: {proc.stdout[-800:]} {proc.stderr[-800:]}")
-        # one line: "host | CHANGED | rc=0 | (stdout) ..."
-        return proc.stdout.split("(stdout)", 1)[1].strip() if "(stdout)" in proc.stdout else ""
+            raise RuntimeError(f"{host}: {cmd}: rc {proc.returncode}: {proc.stdout[-800:]} {proc.stderr[-800:]}")
+        return proc.stdout.strip()
 
     def engine_facts(self, host: str) -> dict:
         """Read the host directly (not through the role): readiness body, current, disk digest, drop-in, unit state."""
@@ -305,13 +305,16 @@ def main() -> int:
     parser.add_argument("--check-hosts", nargs="+", required=True,
                         help="every engine host (all are read after each round)")
     parser.add_argument("--container", action="append", default=[], metavar="HOST=CONTAINER",
-                        help="podman container of a host, for the reboot")
+                        help="podman container of each checked host (read directly, and the reboot)")
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--random", type=int, default=10)
     parser.add_argument("--run-timeout", type=int, default=300)
     parser.add_argument("--log", required=True)
     args = parser.parse_args()
     args.containers = dict(item.split("=", 1) for item in args.container)
+    missing = sorted(set(args.check_hosts) - set(args.containers))
+    if missing:
+        parser.error(f"--container HOST=CONTAINER is missing for {', '.join(missing)}")
     if args.random < 10:
         parser.error("--random must be at least 10 (issue 22)")
     return Chaos(args).run()
