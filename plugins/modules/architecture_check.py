@@ -216,6 +216,7 @@ from ansible_collections.nearzero.gcp.plugins.module_utils.gcp import machine_ru
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.compute import DEFAULT_ENDPOINT
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import in_europe
 
 SRC = rules.SOURCES
 
@@ -504,8 +505,7 @@ def check_database(arch: dict[str, Any], problems: list[str]) -> None:
                         f"({SRC['psa']}). Fix: set network.private_services_access {{name, cidr}} "
                         "(for example {name: google-services, cidr: 10.100.0.0/16}).")
     location = db["backup_location"]
-    in_europe = location == "eu" or location.startswith("europe-")
-    if not in_europe and not db["backup_outside_europe_ok"]:
+    if not in_europe(location) and not db["backup_outside_europe_ok"]:
         problems.append(f"database.backup_location is '{location}', which is not in Europe; the policy keeps backups "
                         "in Europe. Fix: eu (the default) or a europe-* region; or, if backups outside Europe are "
                         "knowingly allowed, database.backup_outside_europe_ok: true.")

@@ -43,7 +43,7 @@ EXAMPLES = r"""
 
 - name: The newest backup is stored in Europe
   ansible.builtin.assert:
-    that: backups.latest.location is match('^(eu|europe-)')
+    that: backups.latest.location is match('^(eu|europe-[a-z]+[0-9]+)$')
     fail_msg: "The newest backup {{ backups.latest.id }} is stored in {{ backups.latest.location }}."
 """
 

@@ -107,14 +107,11 @@ duration:
   returned: always
 """
 
-import re
 import time
 
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.errors import GcpError
 from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.module import AnsibleGcpModule
-from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import SqlAdminApi, endpoint_option
-
-EUROPEAN = re.compile(r"^(eu|europe-)")
+from ansible_collections.nearzero.gcp.plugins.module_utils.gcp.sqladmin import SqlAdminApi, endpoint_option, in_europe
 
 
 def pick_run(runs: list[dict], run_id: str | None) -> tuple[dict | None, str]:
@@ -127,7 +124,7 @@ def pick_run(runs: list[dict], run_id: str | None) -> tuple[dict | None, str]:
             return None, f"backup run {run_id} is {run.get('status')}, and only a SUCCESSFUL run can be restored"
         return run, ""
     for run in runs:
-        if run.get("status") == "SUCCESSFUL" and EUROPEAN.match(run.get("location") or ""):
+        if run.get("status") == "SUCCESSFUL" and in_europe(run.get("location")):
             return run, ""
     seen = ", ".join(sorted({r.get("location") or "?" for r in runs if r.get("status") == "SUCCESSFUL"})) or "none"
     return None, f"has no SUCCESSFUL backup run in a European location (successful runs in: {seen})"

@@ -7,6 +7,7 @@ the instance, the project, the permission and the fix.
 from __future__ import annotations
 
 import copy
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,17 @@ DEFAULT_ENDPOINT = "https://sqladmin.googleapis.com"
 ADMIN_ROLE = "roles/cloudsql.admin"
 VIEWER_ROLE = "roles/cloudsql.viewer"
 LOGIN_SCOPE = "https://www.googleapis.com/auth/sqlservice.login"
+
+
+# The multi-region eu or a europe-* region (europe-west3, europe-southwest1, ...): the backup policy's
+# one rule. playbooks/cloudsql.yml and playbooks/tasks/verify_backup_location.yml test the same pattern in
+# Jinja; a prefix test would take "eunos" or "europe-" alone.
+EUROPEAN_LOCATION = re.compile(r"eu|europe-[a-z]+[0-9]+")
+
+
+def in_europe(location: str | None) -> bool:
+    """Whether a Cloud SQL backup location is European (the copy that survives the loss of a US region)."""
+    return bool(location) and EUROPEAN_LOCATION.fullmatch(location) is not None
 
 
 def endpoint_option() -> dict[str, dict[str, Any]]:
