@@ -14,6 +14,7 @@ import pytest
 import requests
 from cryptography import x509
 from discovery_schema import check
+from sqladmin_ops import wait_done
 
 DOC = "sqladmin.v1"
 GOOGLE = "https://sqladmin.googleapis.com/v1/projects"
@@ -30,16 +31,6 @@ def api(emulator):
     base = f"{emulator.url}/v1/projects/p1"
     return emulator, store, session, base
 
-
-def wait_done(session, base, op, timeout=5.0):
-    """Poll the operation by name under our own endpoint (its selfLink names Google's host)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = session.get(f"{base}/operations/{op['name']}").json()
-        if body["status"] == "DONE":
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"operation {op['name']} not DONE after {timeout} s")
 
 
 def patch_done(session, base, instance, body):

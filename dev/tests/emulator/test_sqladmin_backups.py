@@ -6,6 +6,7 @@ import time
 import pytest
 import requests
 from discovery_schema import check
+from sqladmin_ops import wait_done
 
 DOC = "sqladmin.v1"
 PITR = {
@@ -33,15 +34,6 @@ def api(emulator):
     session.headers["Authorization"] = "Bearer tok-sql"
     return sql, emulator.services["sqladmin_backups"], session, f"{emulator.url}/v1/projects/p1"
 
-
-def wait_done(session, base, op, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = session.get(f"{base}/operations/{op['name']}").json()
-        if body["status"] == "DONE":
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"operation {op['name']} not DONE after {timeout} s")
 
 
 def test_backup_runs_carry_their_location_newest_first(api):

@@ -4,25 +4,16 @@ Shapes are checked against sqladmin.v1.json; what Cloud SQL refuses is refused w
 The lab side (real PostgreSQL servers switching roles) runs in molecule/cloudsql's side effect.
 """
 
-import time
 
 import pytest
 import requests
 from discovery_schema import check
+from sqladmin_ops import wait_done
 
 DOC = "sqladmin.v1"
 PLUS = {"edition": "ENTERPRISE_PLUS", "tier": "db-perf-optimized-N-4"}
 PITR = {"backupConfiguration": {"enabled": True, "pointInTimeRecoveryEnabled": True}}
 
-
-def wait_done(session, base, op, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = session.get(f"{base}/operations/{op['name']}").json()
-        if body["status"] == "DONE":
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"operation {op['name']} not DONE after {timeout} s")
 
 
 def done(session, base, resp):
