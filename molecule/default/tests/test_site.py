@@ -1,18 +1,12 @@
 """What only the whole of site.yml proves: the pieces work together on the lab."""
 
 import json
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from lab_playbook import run_playbooks
 
 testinfra_hosts = ["ansible://all"]
 
-ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
-LAB = ROOT / ".lab" / f"mol-{os.environ.get('MOLECULE_SCENARIO_NAME', 'default')}"
 
 
 @pytest.fixture
@@ -55,25 +49,9 @@ def test_the_replica_streams_from_the_primary(host, groups):
 
 
 def run_playbook(tmp_path, playbook, *args):
-    """ansible-playbook on this scenario's lab from a controller with an empty fact cache (another
-    operator, AWX, a cache past its hour); returns the output and {host: changed} from the recap.
-
-    The lab names its engines' release in the same command (dev/playbooks/lab_release.yml), as
-    make demo does; the product playbook runs unchanged after it."""
-    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}  # molecule sets it
-    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"), ANSIBLE_NOCOLOR="1")
-    lab_release = ROOT / "dev" / "playbooks" / "lab_release.yml"
-    # the scenario's inventory as molecule hands it to its own runs: its group_vars, then the lab's hosts
-    inventories = [str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), str(LAB / "inventory.yml")]
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"),
-                           *(arg for inventory in inventories for arg in ("-i", inventory)),
-                           str(lab_release), str(ROOT / "playbooks" / playbook), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    recap = dict(re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", proc.stdout, re.M))
-    assert recap, proc.stdout[-3000:]
-    return proc.stdout, recap
+    """A product playbook on the lab, after the lab names its engines' release in the same command
+    (dev/playbooks/lab_release.yml), as make demo does; the product playbook runs unchanged."""
+    return run_playbooks(tmp_path, ["dev/playbooks/lab_release.yml", f"playbooks/{playbook}"], *args)
 
 
 def test_the_engine_play_on_its_own_changes_nothing_and_keeps_the_pinning(tmp_path):
