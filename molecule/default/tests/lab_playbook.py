@@ -13,8 +13,8 @@ LAB = ROOT / ".lab" / f"mol-{os.environ.get('MOLECULE_SCENARIO_NAME', 'default')
 def run_playbooks(tmp_path, playbooks, *args):
     """ansible-playbook with ``playbooks`` (paths under the repository) on this scenario's lab, from a
     controller with an empty fact cache (another operator, AWX, a cache past its hour); returns the
-    output and {host: changed} from the recap. The inventory is the scenario's as molecule hands it to
-    its own runs: its group_vars, then the lab's hosts."""
+    output (stdout, then stderr) and {host: changed} from the recap. The inventory is the scenario's
+    as molecule hands it to its own runs: its group_vars, then the lab's hosts."""
     env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}  # molecule sets it
     env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"), ANSIBLE_NOCOLOR="1")
@@ -26,4 +26,4 @@ def run_playbooks(tmp_path, playbooks, *args):
     assert proc.returncode == 0, proc.stdout[-3000:]
     recap = dict(re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", proc.stdout, re.M))
     assert recap, proc.stdout[-3000:]
-    return proc.stdout, recap
+    return proc.stdout + proc.stderr, recap
