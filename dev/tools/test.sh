@@ -3,10 +3,10 @@
 # report shows every failure); the exit status is non-zero when any of them failed.
 #
 # The linters run one after the other, beside the longest scenario. pytest and the molecule scenarios
-# run NEARZERO_TEST_JOBS at a time (default 2): a scenario keeps the machine busy only about half of
-# the time (it waits on systemd, SSH, timers and its containers), and every scenario has a lab
-# of its own (containers, networks, emulator, fact cache), so two share the 2 cores without
-# meeting. Each one's output is printed whole when it ends, under its phase line.
+# run NEARZERO_TEST_JOBS at a time (default 2): two side by side keep this 2-core machine's CPUs
+# busy (docs/benchmarks/make-test.md), and every scenario has a lab of its own (containers,
+# networks, emulator, fact cache), so two share the machine without meeting. Each one's output
+# is printed whole when it ends, under its phase line.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -61,7 +61,7 @@ sysctl_snapshot() { sysctl -n vm.swappiness kernel.numa_balancing net.core.busy_
 kernel_before=$(sysctl_snapshot)
 
 # Longest first, so the last ones to start are short (dev/tools/molecule_scenarios.sh gives the order);
-# pytest (about 150 s) goes third, where its measured length puts it; ansible-test sanity (the
+# pytest (550-670 s beside a scenario) goes third, where its measured length puts it; ansible-test sanity (the
 # certified-collection gate, no ignore file; dev/tools/sanity.py) right after it.
 queue=()
 for scenario in $(dev/tools/molecule_scenarios.sh); do
