@@ -1,64 +1,13 @@
-"""nvidia_gpu on lab containers without a GPU (converge.yml says what ran on which host)."""
+"""nvidia_gpu's image build on the lab host gpu-image, from the local mirror (converge.yml says what ran
+there): every rendered file, and the pins."""
 
-import pytest
+testinfra_hosts = ["ansible://gpu-image"]
 
-testinfra_hosts = ["ansible://all"]
-
-ROLE_FILES = [
-    "/etc/apt/sources.list.d/nearzero-cuda.list",
-    "/etc/apt/preferences.d/nearzero-nvidia.pref",
-    "/usr/share/keyrings/nearzero-cuda-archive-keyring.gpg",
-    "/etc/apt/apt.conf.d/52nearzero-nvidia-unattended-upgrades",
-    "/etc/modprobe.d/nearzero-blacklist-nouveau.conf",
-    "/etc/modprobe.d/nearzero-nvidia.conf",
-    "/etc/modules-load.d/nearzero-nvidia.conf",
-    "/etc/dkms/framework.conf.d/nearzero-mok.conf",
-    "/etc/systemd/system/nvidia-persistenced.service",
-    "/etc/systemd/system/nearzero-gpu-clocks.service",
-]
 DRIVER = "580.95.05-1"
 MIRROR = "file:///srv/nearzero-cuda-mirror/debian12/x86_64/"
 
 
-def only(host, name):
-    if host.backend.get_hostname() != name:
-        pytest.skip(f"checked on {name}")
-
-
-SNAPSHOT = ("set -o pipefail; { sha256sum /var/lib/dpkg/status; { find /etc/apt /etc/modprobe.d /etc/systemd/system "
-            "/etc/dkms /usr/share/keyrings -xdev 2>/dev/null || true; } | sort | xargs -r stat -c '%n %s %Y'; }")
-
-
-def snapshot(host):
-    """What prepare.yml recorded, taken again (same command)."""
-    return host.check_output("bash -c %s", SNAPSHOT)
-
-
-# --- no GPU: nothing changed, even after the forced run against an unreachable repository ---------
-
-def test_no_gpu_host_is_exactly_as_before(host):
-    only(host, "gpu-absent")
-    before = host.file("/var/tmp/nearzero-nvidia-before.txt").content_string.strip()
-    assert snapshot(host).strip() == before
-
-
-@pytest.mark.parametrize("path", ROLE_FILES)
-def test_no_gpu_host_has_none_of_the_role_files(host, path):
-    only(host, "gpu-absent")
-    assert not host.file(path).exists
-
-
-def test_no_gpu_host_has_no_nvidia_package_and_a_clean_apt(host):
-    only(host, "gpu-absent")
-    assert host.run("dpkg-query -W 'nvidia-*' 'libnvidia-*' 'cuda-*' 'libcuda*'").stdout.strip() == ""
-    assert host.file("/var/cache/nearzero/nvidia/cuda-keyring_1.1-1_all.deb").exists is False
-    assert "127.0.0.1:9" not in host.check_output("grep -rs . /etc/apt/sources.list /etc/apt/sources.list.d || true")
-
-
-# --- image build from the local mirror: every rendered file, and the pins ------------------------
-
 def test_sources_list_uses_the_configured_mirror_and_our_keyring(host):
-    only(host, "gpu-image")
     lines = [ln for ln in host.file("/etc/apt/sources.list.d/nearzero-cuda.list").content_string.splitlines()
              if ln and not ln.startswith("#")]
     assert lines == [f"deb [arch=amd64 signed-by=/usr/share/keyrings/nearzero-cuda-archive-keyring.gpg] {MIRROR} /"]
@@ -68,7 +17,6 @@ def test_sources_list_uses_the_configured_mirror_and_our_keyring(host):
 
 
 def test_keyring_is_the_one_from_the_verified_package(host):
-    only(host, "gpu-image")
     sha = host.file("/srv/nearzero-cuda-mirror/cuda-keyring.sha256").content_string.strip()
     assert host.file("/var/cache/nearzero/nvidia/cuda-keyring_1.1-1_all.deb").sha256sum == sha
     packaged = host.check_output(
@@ -78,7 +26,6 @@ def test_keyring_is_the_one_from_the_verified_package(host):
 
 
 def test_repository_signature_is_checked(host):
-    only(host, "gpu-image")
     out = host.run("apt-get update -o Dir::Etc::sourcelist=/dev/null -o Dir::Etc::sourceparts=/dev/null "
                    "-o APT::Get::List-Cleanup=0 "
                    "-o Dir::Etc::sourcelist=/etc/apt/sources.list.d/nearzero-cuda.list 2>&1")
@@ -87,7 +34,6 @@ def test_repository_signature_is_checked(host):
 
 
 def test_driver_packages_are_on_the_pinned_branch_although_590_is_offered(host):
-    only(host, "gpu-image")
     for pkg in ["nvidia-driver-cuda", "nvidia-kernel-open-dkms", "nvidia-kernel-support", "libcuda1", "nvidia-smi",
                 "libnvidia-ml1", "nvidia-persistenced", "nvidia-fabricmanager", "libnvidia-nscq"]:
         assert host.package(pkg).version == DRIVER, pkg
@@ -95,13 +41,11 @@ def test_driver_packages_are_on_the_pinned_branch_although_590_is_offered(host):
 
 
 def test_open_kernel_module_package_not_the_proprietary_one(host):
-    only(host, "gpu-image")
     assert host.package("nvidia-kernel-open-dkms").is_installed
     assert not host.package("nvidia-kernel-dkms").is_installed
 
 
 def test_nothing_drifts_on_upgrade_and_the_other_branch_is_refused(host):
-    only(host, "gpu-image")
     upgrade = host.check_output("apt-get -s -o Debug::NoLocking=1 dist-upgrade")
     assert "nvidia" not in upgrade and "cuda" not in upgrade
     refused = host.run("apt-get -s -o Debug::NoLocking=1 install nvidia-driver-cuda=590.44.01-1")
@@ -109,7 +53,6 @@ def test_nothing_drifts_on_upgrade_and_the_other_branch_is_refused(host):
 
 
 def test_toolkit_pinned_separately_and_unversioned_metapackages_never(host):
-    only(host, "gpu-image")
     assert host.package("cuda-toolkit-13-0").version == "13.0.2-1"
     assert not host.package("cuda-toolkit-13-1").is_installed
     policy = host.check_output("apt-cache policy cuda-drivers cuda-toolkit")
@@ -117,12 +60,10 @@ def test_toolkit_pinned_separately_and_unversioned_metapackages_never(host):
 
 
 def test_exempt_nvidia_packages_keep_their_own_versions(host):
-    only(host, "gpu-image")
     assert "Candidate: 1.17.8-1" in host.check_output("apt-cache policy libnvidia-container1")
 
 
 def test_preferences_file(host):
-    only(host, "gpu-image")
     stanzas = host.file("/etc/apt/preferences.d/nearzero-nvidia.pref").content_string.split("\n\n")
     records = [[ln for ln in s.splitlines() if not ln.startswith("#")] for s in stanzas]
     records = [r for r in records if r]
@@ -139,7 +80,6 @@ def test_preferences_file(host):
 
 
 def test_unattended_upgrades_leave_kernel_and_driver_alone(host):
-    only(host, "gpu-image")
     dump = host.check_output("apt-config dump Unattended-Upgrade::Package-Blacklist")
     entries = [ln.split('"')[1] for ln in dump.splitlines() if ln.startswith("Unattended-Upgrade::Package-Blacklist::")]
     for entry in ["linux-image-", "linux-headers-", "nvidia-", "libnvidia-", "libcuda", "cuda-"]:
@@ -155,7 +95,6 @@ def test_unattended_upgrades_leave_kernel_and_driver_alone(host):
 
 
 def test_nouveau_blacklisted_and_module_options_parsed_by_modprobe(host):
-    only(host, "gpu-image")
     conf = host.check_output("modprobe --showconfig")
     assert "blacklist nouveau" in conf
     assert "options nouveau modeset=0" in conf
@@ -163,14 +102,12 @@ def test_nouveau_blacklisted_and_module_options_parsed_by_modprobe(host):
 
 
 def test_driver_and_uvm_load_at_boot(host):
-    only(host, "gpu-image")
     lines = [ln for ln in host.file("/etc/modules-load.d/nearzero-nvidia.conf").content_string.splitlines()
              if ln and not ln.startswith("#")]
     assert lines == ["nvidia", "nvidia_uvm"]
 
 
 def test_dkms_signs_with_the_mok(host):
-    only(host, "gpu-image")
     out = host.check_output("bash -c '. /etc/dkms/framework.conf.d/nearzero-mok.conf; "
                             "test -r \"$mok_signing_key\" && test -r \"$mok_certificate\" && "
                             "echo \"$mok_signing_key $mok_certificate\"'")
@@ -178,7 +115,6 @@ def test_dkms_signs_with_the_mok(host):
 
 
 def test_persistenced_unit_turns_persistence_on_and_is_enabled_not_started(host):
-    only(host, "gpu-image")
     assert host.run("systemd-analyze verify /etc/systemd/system/nvidia-persistenced.service").rc == 0
     exec_start = host.check_output("systemctl show -p ExecStart nvidia-persistenced.service")
     assert "--persistence-mode" in exec_start and "--no-persistence-mode" not in exec_start
@@ -190,7 +126,6 @@ def test_persistenced_unit_turns_persistence_on_and_is_enabled_not_started(host)
 
 
 def test_application_clocks_unit(host):
-    only(host, "gpu-image")
     assert host.run("systemd-analyze verify /etc/systemd/system/nearzero-gpu-clocks.service").rc == 0
     exec_start = host.check_output("systemctl show -p ExecStart nearzero-gpu-clocks.service")
     assert "/usr/bin/nvidia-smi -ac 2619,1980" in exec_start.replace(" ; ", " ").replace("argv[]=", "")
@@ -199,6 +134,5 @@ def test_application_clocks_unit(host):
 
 
 def test_fabric_manager_enabled_not_started(host):
-    only(host, "gpu-image")
     assert host.service("nvidia-fabricmanager").is_enabled
     assert not host.service("nvidia-fabricmanager").is_running
