@@ -5,8 +5,9 @@ engine host's plan; the host firewall admits the exporter from the monitoring ho
 from another lab host; the engine's own /metrics carries the order path with real database round
 trips; Prometheus has every target up, both Cloud SQL stand-ins connected over TLS (pg_up) and
 RUNNABLE through the SQL Admin API; promtool's rule tests pass, and fail on a rule whose threshold
-was changed (they can fail); the alert delays the side effect measured are within 60 s; no secret in
-a -vvv run of the plays that handle them.
+was changed (they can fail); the alert delays the side effect measured are within 60 s; monitoring.yml
+in check mode changes nothing on the lab its faults left behind; no secret in a -vvv run of the plays
+that handle them.
 """
 
 import base64
@@ -15,21 +16,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-import testinfra
-import yaml
-from lab_playbook import LAB, run_playbooks
-
-INVENTORY = yaml.safe_load((LAB / "inventory.yml").read_text())["all"]["hosts"]
-HOSTS = sorted(INVENTORY)
-
-
-def host(name):
-    """The lab host over plain SSH (the lab's ssh_config): one connection, not one Ansible run per command."""
-    return testinfra.get_host(f"ssh://{name}", ssh_config=str(LAB / "ssh_config"), sudo=True)
-
-
-def address(name):
-    return INVENTORY[name]["ansible_host"]
+from scenario_lab import HOSTS, LAB, address, host, run_playbooks
 
 
 def prometheus(query):
@@ -143,6 +130,15 @@ def test_the_clock_alert_came_from_a_real_offset_chrony_measured():
     # and once the stand-in serves the true time again, the bound is back within the budget
     now = json.loads(host("engine-us-1").check_output("cat /run/nearzero-clock/bound.json"))
     assert abs(now["offset_s"]) < 0.01 and now["error_bound_s"] < delays["clock_budget_s"]
+
+
+def test_monitoring_in_check_mode_succeeds_and_changes_nothing_on_any_host(tmp_path):
+    """playbooks/monitoring.yml --check after the side effect induced and fixed every fault: check mode
+    runs through (no task fails for want of a file a real run would have written) and reports every
+    host as it is, changed=0."""
+    _out, recap = run_playbooks(tmp_path, ["playbooks/monitoring.yml"], "--check")
+    assert set(HOSTS) <= set(recap), recap
+    assert set(recap.values()) == {"0"}, recap
 
 
 def test_no_secret_at_vvv_in_the_runs_that_handle_them(tmp_path):

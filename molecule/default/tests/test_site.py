@@ -3,24 +3,19 @@
 import json
 
 import pytest
-from lab_playbook import run_playbooks
+import scenario_lab
+from scenario_lab import members, run_playbooks
 
 testinfra_hosts = ["ansible://all"]
-
-
-
-@pytest.fixture
-def groups(host):
-    return host.ansible.get_variables()["group_names"]
 
 
 def test_every_host_defends_itself(host):
     assert "table inet nearzero" in host.check_output("nft list tables")
 
 
-def test_engines_serve_the_release_over_a_verified_tls_connection(host, groups):
-    if "role_trading_engine" not in groups:
-        pytest.skip("not an engine host")
+@pytest.mark.parametrize("name", members("role_trading_engine"))
+def test_engines_serve_the_release_over_a_verified_tls_connection(name):
+    host = scenario_lab.host(name)
     assert host.service("nearzero-engine").is_running
     ready = json.loads(host.check_output("curl -s 127.0.0.1:8095/healthz/ready"))
     assert ready["ready"] is True
@@ -31,19 +26,18 @@ def test_engines_serve_the_release_over_a_verified_tls_connection(host, groups):
     assert current.linked_to.endswith(ready["release"])
 
 
-def test_the_primary_sees_only_encrypted_sessions(host, groups):
-    if "cloudsql_primary" not in groups:
-        pytest.skip("not the primary")
-    rows = host.check_output(
+@pytest.mark.parametrize("name", members("cloudsql_primary"))
+def test_the_primary_sees_only_encrypted_sessions(name):
+    rows = scenario_lab.host(name).check_output(
         "sudo -u postgres psql -Atc \"select coalesce(host(a.client_addr), 'local'), s.ssl from pg_stat_ssl s "
         "join pg_stat_activity a using (pid) where a.client_addr is not null\"").splitlines()
     assert rows, "no network session to the primary"
     assert all(row.endswith("|t") for row in rows), rows
 
 
-def test_the_replica_streams_from_the_primary(host, groups):
-    if "cloudsql_replica" not in groups:
-        pytest.skip("not the replica")
+@pytest.mark.parametrize("name", members("cloudsql_replica"))
+def test_the_replica_streams_from_the_primary(name):
+    host = scenario_lab.host(name)
     assert host.check_output("sudo -u postgres psql -Atc 'select pg_is_in_recovery()'") == "t"
     assert host.check_output("sudo -u postgres psql -Atc 'select status from pg_stat_wal_receiver'") == "streaming"
 

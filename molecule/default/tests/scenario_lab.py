@@ -1,4 +1,5 @@
-"""Run the product's playbooks again on the scenario's converged lab, for the tests that judge a whole run."""
+"""The scenario's converged lab for the tests: its hosts by inventory group, each reached over plain SSH, and
+the product's playbooks run again on it, for the tests that judge a whole run."""
 
 import os
 import re
@@ -6,8 +7,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import testinfra
+import yaml
+
 ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 LAB = ROOT / ".lab" / f"mol-{os.environ.get('MOLECULE_SCENARIO_NAME', 'default')}"
+INVENTORY = yaml.safe_load((LAB / "inventory.yml").read_text())["all"]
+HOSTS = sorted(INVENTORY["hosts"])
+
+
+def members(group):
+    """The hosts of an inventory group, for a test that holds for those hosts only (parametrized over them
+    rather than skipped on the others). A group the lab lacks fails collection: its tests would prove nothing."""
+    hosts = sorted((INVENTORY["children"].get(group) or {}).get("hosts") or [])
+    if not hosts:
+        raise LookupError(f"the lab {LAB.name} has no host in group {group}")
+    return hosts
+
+
+def host(name):
+    """The lab host over plain SSH (the lab's ssh_config): one connection, not one Ansible run per command."""
+    return testinfra.get_host(f"ssh://{name}", ssh_config=str(LAB / "ssh_config"), sudo=True)
+
+
+def address(name):
+    return INVENTORY["hosts"][name]["ansible_host"]
 
 
 def run_playbooks(tmp_path, playbooks, *args):
