@@ -49,7 +49,19 @@ finish_job() {
   unset "running[$pid]"
   printf '\n=== phase %s: output (%s)\n' "$name" "$logs/$name.log"
   cat "$logs/$name.log"
+  skipped_tests "$name" || rc=1
   record "$name" "$rc" "$((SECONDS - ${started[$name]}))"
+}
+# A skipped test proves nothing and hides what it was for: a pytest run (the suite, or a scenario's
+# testinfra verify) that reports any skipped test fails its phase.
+skipped_tests() {
+  local line
+  line=$(sed 's/\x1b\[[0-9;]*m//g' "$logs/$1.log" | grep -E '(^|[ ,=])[0-9]+ skipped(,.*)? in [0-9.]+s' | head -n 1)
+  [[ -z $line ]] && return 0
+  printf '%s: a test was skipped (%s). A skipped test fails make test: make it run on what it is about (e.g. its\n' \
+    "$1" "$(grep -oE '[0-9]+ skipped' <<<"$line")"
+  printf '  own hosts, not all of them and skip on the rest), or install what it needs (make setup).\n'
+  return 1
 }
 stop_jobs() {
   ((${#running[@]})) && kill "${!running[@]}" 2>/dev/null
