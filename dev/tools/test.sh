@@ -55,12 +55,14 @@ finish_job() {
 # A skipped test proves nothing and hides what it was for: a pytest run (the suite, or a scenario's
 # testinfra verify) that reports any skipped test fails its phase.
 skipped_tests() {
-  local line
-  line=$(sed 's/\x1b\[[0-9;]*m//g' "$logs/$1.log" | grep -E '(^|[ ,=])[0-9]+ skipped(,.*)? in [0-9.]+s' | head -n 1)
+  local text line
+  text=$(sed 's/\x1b\[[0-9;]*m//g' "$logs/$1.log")
+  line=$(grep -E '(^|[ ,=])[0-9]+ skipped(,.*)? in [0-9.]+s' <<<"$text" | head -n 1)
   [[ -z $line ]] && return 0
-  printf '%s: a test was skipped (%s). A skipped test fails make test: make it run on what it is about (e.g. its\n' \
+  printf '%s: %s. A skipped test fails make test: make it run on what it is about (e.g. its own hosts,\n' \
     "$1" "$(grep -oE '[0-9]+ skipped' <<<"$line")"
-  printf '  own hosts, not all of them and skip on the rest), or install what it needs (make setup).\n'
+  printf '  not all of them with a skip on the rest), or give it what it needs (make setup). Why each skipped:\n'
+  grep -oE 'SKIPPED \[[0-9]+\] .*' <<<"$text" | head -n 10 | sed 's/^/  /'
   return 1
 }
 stop_jobs() {
