@@ -32,7 +32,6 @@ def api(emulator):
     return emulator, store, session, base
 
 
-
 def patch_done(session, base, instance, body):
     resp = session.patch(f"{base}/instances/{instance}", json=body)
     assert resp.status_code == 200, resp.text

@@ -35,7 +35,6 @@ def api(emulator):
     return sql, emulator.services["sqladmin_backups"], session, f"{emulator.url}/v1/projects/p1"
 
 
-
 def test_backup_runs_carry_their_location_newest_first(api):
     _, backups, session, base = api
     now = dt.datetime.now(dt.UTC)

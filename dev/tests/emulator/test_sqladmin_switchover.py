@@ -4,7 +4,6 @@ Shapes are checked against sqladmin.v1.json; what Cloud SQL refuses is refused w
 The lab side (real PostgreSQL servers switching roles) runs in molecule/cloudsql's side effect.
 """
 
-
 import pytest
 import requests
 from discovery_schema import check
@@ -13,7 +12,6 @@ from sqladmin_ops import wait_done
 DOC = "sqladmin.v1"
 PLUS = {"edition": "ENTERPRISE_PLUS", "tier": "db-perf-optimized-N-4"}
 PITR = {"backupConfiguration": {"enabled": True, "pointInTimeRecoveryEnabled": True}}
-
 
 
 def done(session, base, resp):
