@@ -51,6 +51,13 @@ class Chaos:
         self.args = args
         self.project = Path(args.project)
         self.manifest = json.loads(Path(args.manifest).read_text())
+        # the lab's own helpers: podman with the lab's containers.conf, the wait for a restarted container
+        sys.path.insert(0, str(self.project / "dev" / "lab"))
+        try:
+            import labctl
+        finally:
+            sys.path.pop(0)
+        self.lab = labctl
         self.log_file = open(args.log, "w")  # noqa: SIM115 - kept open for the whole run
         self.playbook = str(Path(sys.executable).parent / "ansible-playbook")
         self.env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}
@@ -125,7 +132,7 @@ class Chaos:
         """Run ``cmd`` as root inside the host's container (``podman exec``): read beside Ansible, not
         through it, and in a fraction of an ad-hoc run's time (this runs twice a round, 14 rounds)."""
         proc = subprocess.run(["podman", "exec", self.args.containers[host], "sh", "-c", cmd],
-                              env={**os.environ, **self.podman_env()}, capture_output=True, text=True,
+                              env=self.lab.podman_env(), capture_output=True, text=True,
                               timeout=120, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"{host}: {cmd}: rc {proc.returncode}: {proc.stdout[-800:]} {proc.stderr[-800:]}")
@@ -218,18 +225,13 @@ class Chaos:
 
     def reboot(self, host: str) -> None:
         container = self.args.containers[host]
-        subprocess.run(["podman", "restart", "-t", "10", container], env={**os.environ, **self.podman_env()},
+        subprocess.run(["podman", "restart", "-t", "10", container], env=self.lab.podman_env(),
                        check=True, capture_output=True, timeout=120)
         # A VM's boot applies /etc/sysctl.d to its own network stack; a restarted lab container comes back
         # with /proc/sys/net read-only: the lab makes it writable again (as at `labctl up`) and applies it.
-        sys.path.insert(0, str(self.project / "dev" / "lab"))
-        try:
-            import labctl
-        finally:
-            sys.path.pop(0)
-        labctl.wait_for(lambda: labctl.container_booted(container), 90, f"systemd in {container} to boot again")
-        labctl.writable_net_sysctls(container)
-        labctl.podman("exec", container, "sh", "-c", "sysctl --system >/dev/null 2>&1 || true")
+        self.lab.wait_for(lambda: self.lab.container_booted(container), 90, f"systemd in {container} to boot again")
+        self.lab.writable_net_sysctls(container)
+        self.lab.podman("exec", container, "sh", "-c", "sysctl --system >/dev/null 2>&1 || true")
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
@@ -240,10 +242,6 @@ class Chaos:
                 pass
             time.sleep(2)
         self.fail(f"{host}: not ready within 90 s of its reboot")
-
-    def podman_env(self) -> dict[str, str]:
-        conf = self.project / "dev" / "lab" / "containers.conf"
-        return {"CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(conf))}
 
     def run(self) -> int:
         rng = random.Random(self.args.seed)
